@@ -1,0 +1,54 @@
+#pragma once
+// The Sandbox port: one isolated process tree per thread running a workload (`mock`, `codex-app-server`).
+// Input lines go to its stdin; every stdout line comes back.
+
+#include <centaur/core/result.hpp>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace centaur {
+
+enum class SandboxStatus { created, running, suspended, stopped, gone };
+std::string_view to_string(SandboxStatus s);
+
+struct SandboxSpec {
+    std::string thread_key;
+    std::string harness_type;                  ///< codex, amp, … (the workload's CENTAUR_HARNESS_TYPE)
+    std::map<std::string, std::string> env;    ///< extra environment for the workload
+};
+
+/// A running sandbox. Owned by the processor (shared_ptr); all calls come from the processor's io_context
+/// thread. At most one `read_line` and one `write_line` may be outstanding at a time.
+class Sandbox {
+public:
+    virtual ~Sandbox() = default;
+    virtual const std::string& id() const = 0;
+    virtual SandboxStatus status() const = 0;
+    /// Writes `line` plus '\n' to stdin. errc::sandbox_gone once stdin is closed or the process is gone.
+    virtual boost::asio::awaitable<result<void>> write_line(std::string line) = 0;
+    /// Next stdout line without its '\n'. errc::sandbox_eof when stdout closed. Lines longer than the backend's
+    /// limit are split, never dropped.
+    virtual boost::asio::awaitable<result<std::string>> read_line() = 0;
+    /// Freezes / thaws the whole process tree (no CPU, no I/O progress while suspended).
+    virtual result<void> pause() = 0;
+    virtual result<void> resume() = 0;
+    /// Kills the whole process tree and reaps it. Idempotent.
+    virtual boost::asio::awaitable<void> stop() = 0;
+};
+
+/// Creates sandboxes. Thread: the processor's io_context. Implementations: LocalSandboxBackend (processes),
+/// an in-process fake for unit tests.
+class SandboxBackend {
+public:
+    virtual ~SandboxBackend() = default;
+    virtual std::string_view name() const = 0;
+    /// Starts a sandbox running the configured workload. errc::sandbox_failed (nothing left behind) on failure.
+    virtual boost::asio::awaitable<result<std::shared_ptr<Sandbox>>> create(SandboxSpec spec) = 0;
+};
+
+}  // namespace centaur

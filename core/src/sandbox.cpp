@@ -1,0 +1,16 @@
+#include <centaur/core/sandbox.hpp>
+
+namespace centaur {
+
+std::string_view to_string(SandboxStatus s) {
+    switch (s) {
+        case SandboxStatus::created: return "created";
+        case SandboxStatus::running: return "running";
+        case SandboxStatus::suspended: return "suspended";
+        case SandboxStatus::stopped: return "stopped";
+        case SandboxStatus::gone: return "gone";
+    }
+    return "unknown";
+}
+
+}  // namespace centaur
