@@ -13,7 +13,7 @@ create table session_events (
     event_uuid   uuid not null unique,
     execution_id text,
     event_type   text not null,
-    payload      jsonb not null,
+    data         text not null,  -- the SSE data: the raw harness line for session.output.line, compact JSON otherwise
     created_at   timestamptz not null
 );
 create index session_events_thread_idx on session_events (thread_key, event_id);

@@ -32,11 +32,14 @@ class SessionStore {
 public:
     virtual ~SessionStore() = default;
     virtual boost::asio::awaitable<result<std::optional<SessionView>>> get_session(const ThreadKey& key) = 0;
+    /// The execution `execution_id` of the thread, if projected.
+    virtual boost::asio::awaitable<result<std::optional<ExecutionView>>> get_execution(
+        const ThreadKey& key, const std::string& execution_id) = 0;
     /// The running execution of the thread, else the oldest queued one, else nullopt.
     virtual boost::asio::awaitable<result<std::optional<ExecutionView>>> active_execution(const ThreadKey& key) = 0;
-    /// Waits until the projection holds every event of `key` up to and including `id`. Returns false when
-    /// `timeout` passes first.
-    virtual boost::asio::awaitable<result<bool>> wait_projected(const ThreadKey& key, EventId id,
+    /// Waits until the projector has applied the appended event (`uuid`, appended as `id`; a duplicate of an
+    /// earlier event counts as applied once the earlier one is). Returns false when `timeout` passes first.
+    virtual boost::asio::awaitable<result<bool>> wait_projected(const ThreadKey& key, const EventUuid& uuid, EventId id,
                                                                 std::chrono::milliseconds timeout) = 0;
 };
 

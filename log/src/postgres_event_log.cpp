@@ -1,0 +1,272 @@
+#include <centaur/log/postgres_event_log.hpp>
+#include <centaur/pg/pool.hpp>
+#include <centaur/schemas/partitioner.hpp>
+
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <pqxx/pqxx>
+#include <pqxx/transaction>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+namespace centaur::log {
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto append_statement = "centaur_log_append";
+constexpr auto read_statement = "centaur_log_read";
+constexpr auto notify_channel = "centaur_log";
+constexpr auto reconnect_pause = 200ms;
+constexpr auto notification_slice = 100ms;
+
+struct PendingAppend {
+    EventEnvelope event;
+    std::int32_t partition;
+    AppendHandler done;
+};
+
+void prepare_append(pqxx::connection& conn) {
+    conn.prepare(append_statement, "select ord, log_position, duplicate from centaur_log_append($1::jsonb)");
+}
+
+/// Blocking reader over `centaur_log`. One thread; `wake` from any.
+class PostgresLogReader final : public LogReader {
+public:
+    PostgresLogReader(std::string url, std::int32_t partitions)
+        : url_(std::move(url)), cursors_(static_cast<std::size_t>(partitions), 0) {}
+
+    result<std::vector<LogRecord>> poll(std::chrono::milliseconds max_wait, std::size_t max_records) override {
+        const auto deadline = std::chrono::steady_clock::now() + max_wait;
+        try {
+            ensure_connected();
+            for (;;) {
+                auto records = read_once(max_records);
+                if (!records.empty()) return records;
+                // Nothing new: wait for the append notification (a hint only; the table is the data).
+                for (;;) {
+                    if (woken_.exchange(false)) return records;
+                    const auto now = std::chrono::steady_clock::now();
+                    if (now >= deadline) return records;
+                    const auto slice = std::min<std::chrono::steady_clock::duration>(notification_slice, deadline - now);
+                    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(slice).count();
+                    if (conn_->await_notification(us / 1'000'000, us % 1'000'000) > 0) break;
+                }
+            }
+        } catch (const std::exception& e) {
+            spdlog::warn("embedded log reader: {}", e.what());
+            receiver_.reset();
+            conn_.reset();
+            std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(max_wait, reconnect_pause));
+            return boost::system::error_code(errc::log_unavailable);
+        }
+    }
+
+    void seek(std::int32_t partition, LogOffset after) override {
+        CENTAUR_ASSERT(partition >= 0 && static_cast<std::size_t>(partition) < cursors_.size(), "partition in range");
+        cursors_[static_cast<std::size_t>(partition)] = after.value;
+    }
+
+    void wake() override { woken_ = true; }
+
+private:
+    class Receiver final : public pqxx::notification_receiver {
+    public:
+        explicit Receiver(pqxx::connection_base& c) : pqxx::notification_receiver(c, notify_channel) {}
+        void operator()(const std::string&, int) override {}
+    };
+
+    void ensure_connected() {
+        if (conn_) return;
+        conn_ = pg::connect(url_);
+        conn_->prepare(read_statement,
+                       "select position, partition, envelope from centaur_log where position > $1 "
+                       "order by position limit $2");
+        receiver_ = std::make_unique<Receiver>(*conn_);
+    }
+
+    std::vector<LogRecord> read_once(std::size_t max_records) {
+        std::int64_t from = cursors_.front();
+        for (auto c : cursors_) from = std::min(from, c);
+        pqxx::read_transaction tx(*conn_);
+        const auto rows = tx.exec_prepared(read_statement, from, static_cast<long long>(max_records));
+        tx.commit();
+        std::vector<LogRecord> out;
+        out.reserve(rows.size());
+        std::int64_t scanned = from;
+        for (const auto& row : rows) {
+            const auto position = row[0].as<std::int64_t>();
+            const auto partition = row[1].as<std::int32_t>();
+            scanned = position;
+            if (partition < 0 || static_cast<std::size_t>(partition) >= cursors_.size()) {
+                spdlog::error("embedded log: record at position {} names partition {} outside 0..{}", position,
+                              partition, cursors_.size() - 1);
+                continue;
+            }
+            auto& cursor = cursors_[static_cast<std::size_t>(partition)];
+            if (position <= cursor) continue;
+            cursor = position;
+            std::string why;
+            auto envelope = decode_envelope(row[2].c_str(), &why);
+            if (!envelope) {
+                ++undecodable_;
+                spdlog::error("embedded log: skipping undecodable record at position {}: {}", position, why);
+                continue;
+            }
+            out.push_back(LogRecord{{partition, LogOffset(position)}, EventId(position), std::move(*envelope)});
+        }
+        // Positions commit in order: every partition has now been seen up to `scanned`.
+        for (auto& c : cursors_) c = std::max(c, scanned);
+        return out;
+    }
+
+    std::string url_;
+    std::vector<std::int64_t> cursors_;
+    std::unique_ptr<pqxx::connection> conn_;
+    std::unique_ptr<Receiver> receiver_;
+    std::atomic<bool> woken_{false};
+    std::uint64_t undecodable_ = 0;
+};
+
+}  // namespace
+
+struct PostgresEventLog::Impl {
+    PostgresLogOptions options;
+    boost::asio::any_io_executor completions;
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::deque<PendingAppend> queue;
+    bool stopping = false;
+    std::thread appender;
+    std::unique_ptr<pqxx::connection> conn;
+
+    void run() {
+        for (;;) {
+            std::vector<PendingAppend> batch;
+            {
+                std::unique_lock lock(mutex);
+                cv.wait(lock, [&] { return stopping || !queue.empty(); });
+                if (queue.empty()) return;
+                const auto n = std::min(queue.size(), options.max_batch);
+                batch.reserve(n);
+                for (std::size_t i = 0; i < n; ++i) {
+                    batch.push_back(std::move(queue.front()));
+                    queue.pop_front();
+                }
+            }
+            complete(batch, write(batch));
+        }
+    }
+
+    /// Writes one batch, retrying until `retry_for` runs out. Returns one result per element.
+    std::vector<result<Appended>> write(const std::vector<PendingAppend>& batch) {
+        json::array input;
+        input.reserve(batch.size());
+        for (const auto& p : batch) {
+            input.push_back(json::object{{"event_uuid", p.event.event_uuid.canonical()},
+                                         {"partition", p.partition},
+                                         {"thread_key", p.event.thread_key.str()},
+                                         {"envelope", encode_envelope(p.event)}});
+        }
+        const std::string payload = json::serialize(input);
+        const auto deadline = std::chrono::steady_clock::now() + options.retry_for;
+        for (;;) {
+            try {
+                if (!conn) {
+                    conn = pg::connect(options.url);
+                    prepare_append(*conn);
+                }
+                pqxx::work tx(*conn);
+                const auto rows = tx.exec_prepared(append_statement, payload);
+                tx.commit();
+                std::vector<result<Appended>> out(batch.size(), boost::system::error_code(errc::log_unavailable));
+                for (const auto& row : rows) {
+                    const auto ord = row[0].as<std::size_t>();
+                    const auto position = row[1].as<std::int64_t>();
+                    CENTAUR_ASSERT(ord >= 1 && ord <= batch.size(), "append returns one row per input");
+                    out[ord - 1] = Appended{{batch[ord - 1].partition, LogOffset(position)}, EventId(position),
+                                            row[2].as<bool>()};
+                }
+                return out;
+            } catch (const std::exception& e) {
+                conn.reset();
+                if (std::chrono::steady_clock::now() >= deadline) {
+                    spdlog::error("embedded log: append of {} events failed: {}", batch.size(), e.what());
+                    return std::vector<result<Appended>>(batch.size(), boost::system::error_code(errc::log_unavailable));
+                }
+                spdlog::warn("embedded log: append failed, retrying: {}", e.what());
+                std::this_thread::sleep_for(reconnect_pause);
+            }
+        }
+    }
+
+    void complete(std::vector<PendingAppend>& batch, std::vector<result<Appended>> results) {
+        boost::asio::post(completions, [batch = std::move(batch), results = std::move(results)]() mutable {
+            for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+        });
+    }
+};
+
+PostgresEventLog::PostgresEventLog(PostgresLogOptions options, boost::asio::any_io_executor completions)
+    : impl_(std::make_unique<Impl>()) {
+    CENTAUR_ASSERT(options.partitions > 0, "at least one partition");
+    impl_->options = std::move(options);
+    impl_->completions = std::move(completions);
+}
+
+PostgresEventLog::~PostgresEventLog() { stop(); }
+
+void PostgresEventLog::start() {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->appender.joinable() || impl_->stopping) return;
+    impl_->appender = std::thread([impl = impl_.get()] { impl->run(); });
+}
+
+void PostgresEventLog::stop() {
+    {
+        std::lock_guard lock(impl_->mutex);
+        impl_->stopping = true;
+    }
+    impl_->cv.notify_all();
+    if (impl_->appender.joinable()) impl_->appender.join();
+    // Appends that arrived after stop, or with no appender ever started, fail instead of hanging.
+    std::deque<PendingAppend> left;
+    {
+        std::lock_guard lock(impl_->mutex);
+        left.swap(impl_->queue);
+    }
+    for (auto& p : left) {
+        boost::asio::post(impl_->completions, [done = std::move(p.done)] {
+            done(boost::system::error_code(errc::shutting_down));
+        });
+    }
+}
+
+void PostgresEventLog::async_append(EventEnvelope event, AppendHandler done) {
+    const auto partition = partition_for_key(event.thread_key.str(), impl_->options.partitions);
+    {
+        std::lock_guard lock(impl_->mutex);
+        if (!impl_->stopping) {
+            impl_->queue.push_back(PendingAppend{std::move(event), partition, std::move(done)});
+            impl_->cv.notify_one();
+            return;
+        }
+    }
+    boost::asio::post(impl_->completions, [done = std::move(done)] {
+        done(boost::system::error_code(errc::shutting_down));
+    });
+}
+
+std::int32_t PostgresEventLog::partitions() const { return impl_->options.partitions; }
+
+std::unique_ptr<LogReader> PostgresEventLog::open_reader() {
+    return std::make_unique<PostgresLogReader>(impl_->options.url, impl_->options.partitions);
+}
+
+}  // namespace centaur::log

@@ -1,0 +1,532 @@
+#include <centaur/processors/session_processor.hpp>
+#include <centaur/processors/thread_state.hpp>
+#include <centaur/processors/turn_tracker.hpp>
+#include <centaur/schemas/event_types.hpp>
+#include <centaur/schemas/payloads.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace centaur::processors {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto component = "processor";
+constexpr auto handoff_check = 100ms;
+
+std::int64_t millis_since(Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+void log_exception(std::exception_ptr e, const char* what) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        spdlog::error("processor: {} failed: {}", what, ex.what());
+    }
+}
+
+}  // namespace
+
+std::string enrich_input_line(const std::string& line, const std::string& thread_key) {
+    boost::system::error_code ec;
+    json::value v = json::parse(line, ec);
+    if (ec || !v.is_object()) return line;
+    auto& o = v.as_object();
+    const std::string trace_id = EventUuid::derived("centaur:thread:" + thread_key).hex();
+    if (!o.contains("thread_key")) o["thread_key"] = thread_key;
+    if (!o.contains("trace_id")) o["trace_id"] = trace_id;
+    if (!o.contains("traceparent")) o["traceparent"] = "00-" + trace_id + "-" + EventUuid::random().hex().substr(0, 16) + "-01";
+    return json::serialize(v);
+}
+
+/// Per thread: the folded state plus what only lives while this process runs (sandbox, timers, stdin queue).
+struct Thread {
+    Thread(asio::io_context& io, ThreadKey k) : key(std::move(k)), max_timer(io), idle_timer(io) {}
+    ThreadKey key;
+    ThreadState state;
+    std::shared_ptr<Sandbox> sandbox;
+    bool sandbox_ready = false;          ///< stdin may be written
+    std::deque<std::string> outbox;      ///< lines waiting for stdin, in order
+    bool writer_running = false;
+    std::unique_ptr<TurnTracker> tracker;
+    bool first_token_sent = false;
+    Clock::time_point started_at;
+    std::uint64_t generation = 0;        ///< bumped per execution start; stale coroutines compare it
+    asio::steady_timer max_timer;
+    asio::steady_timer idle_timer;
+};
+
+struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
+    Impl(asio::io_context& io_, EventLog& log_, SandboxBackend& sandboxes_, ProcessorOptions options_,
+         Readiness* readiness_)
+        : io(io_), log(log_), sandboxes(sandboxes_), options(options_), readiness(readiness_) {}
+
+    asio::io_context& io;
+    EventLog& log;
+    SandboxBackend& sandboxes;
+    ProcessorOptions options;
+    Readiness* readiness;
+
+    // Reader thread state.
+    std::unique_ptr<LogReader> reader;
+    std::thread reader_thread;
+    std::atomic<bool> stopping{false};
+
+    // io_context state.
+    bool recovering = true;
+    std::unordered_map<std::string, std::shared_ptr<Thread>> threads;
+    std::unordered_set<EventUuid> pending_own;  ///< uuids appended by us whose echo has not come back
+
+    template <typename F>
+    void spawn(F&& make_awaitable, const char* what) {
+        asio::co_spawn(io, std::forward<F>(make_awaitable), [what](std::exception_ptr e) { log_exception(e, what); });
+    }
+
+    // ---- reader thread ------------------------------------------------------------------------------------
+
+    void read_loop() {
+        bool caught_up = false;
+        while (!stopping) {
+            auto polled = reader->poll(caught_up ? options.poll_wait : 0ms, options.max_batch);
+            if (!polled) continue;  // the reader logged and backed off
+            if (polled->empty()) {
+                if (!caught_up) {
+                    caught_up = true;
+                    asio::post(io, [self = shared_from_this()] { self->on_caught_up(); });
+                }
+                continue;
+            }
+            hand_over(std::move(*polled));
+        }
+    }
+
+    /// Posts the batch to the io_context and waits until it was handled, so the reader never runs ahead.
+    void hand_over(std::vector<LogRecord> batch) {
+        auto done = std::make_shared<std::pair<std::mutex, std::condition_variable>>();
+        auto finished = std::make_shared<bool>(false);
+        asio::post(io, [self = shared_from_this(), batch = std::move(batch), done, finished]() mutable {
+            for (auto& r : batch) self->handle(r);
+            std::lock_guard lock(done->first);
+            *finished = true;
+            done->second.notify_one();
+        });
+        std::unique_lock lock(done->first);
+        while (!*finished && !stopping) done->second.wait_for(lock, handoff_check);
+    }
+
+    // ---- io_context: consuming -------------------------------------------------------------------------------
+
+    std::shared_ptr<Thread> thread_for(const ThreadKey& key) {
+        auto& t = threads[key.str()];
+        if (!t) t = std::make_shared<Thread>(io, key);
+        return t;
+    }
+
+    void handle(const LogRecord& record) {
+        const auto& e = record.envelope;
+        auto t = thread_for(e.thread_key);
+        if (e.source == EventSource::processor) {
+            if (pending_own.erase(e.event_uuid)) return;  // our own event: applied when we decided it
+            t->state.apply(e);                             // an earlier incarnation's: fold it
+            return;
+        }
+        const std::string harness_before = t->state.harness_type;
+        const bool fresh = t->state.apply(e);
+        if (recovering || !fresh) return;
+
+        if (e.event_type == event_type::session_created) {
+            if (t->state.harness_type != harness_before && t->sandbox) {
+                spdlog::info("thread {}: harness switched {} -> {}, stopping its sandbox", t->key.str(),
+                             harness_before, t->state.harness_type);
+                drop_sandbox(t);
+            }
+        } else if (e.event_type == event_type::message_appended) {
+            on_message(t, e);
+        } else if (e.event_type == event_type::execution_requested) {
+            start_next(t);
+        } else if (e.event_type == event_type::interrupt_requested) {
+            on_interrupt(t, e);
+        }
+    }
+
+    void on_caught_up() {
+        recovering = false;
+        for (auto& [key, t] : threads) {
+            if (t->state.active) {
+                const auto id = t->state.active->execution_id;
+                spdlog::warn("thread {}: execution {} was running when the previous process stopped", key, id);
+                finish(t, id, TerminalKind::failed, "execution orphaned: the processor restarted mid-turn",
+                       json::object{{"reason", "orphaned"}});
+            }
+            start_next(t);
+        }
+        if (readiness) readiness->set_ready(component);
+        spdlog::info("processor: caught up with the log ({} threads)", threads.size());
+    }
+
+    // ---- io_context: appending ------------------------------------------------------------------------------
+
+    /// Applies the event to the thread's state now, then appends it. `done` sees the append result.
+    void emit(const std::shared_ptr<Thread>& t, std::string_view type, std::optional<std::string> execution_id,
+              json::object payload, EventUuid uuid, AppendHandler done = {}) {
+        EventEnvelope e{uuid, t->key, std::move(execution_id), std::string(type), json::value(std::move(payload)),
+                        now_micros(), EventSource::processor};
+        emit_envelope(t, std::move(e), std::move(done));
+    }
+
+    void emit_envelope(const std::shared_ptr<Thread>& t, EventEnvelope e, AppendHandler done = {}) {
+        t->state.apply(e);
+        pending_own.insert(e.event_uuid);
+        const auto uuid = e.event_uuid;
+        const std::string type = e.event_type;
+        log.async_append(std::move(e), [self = shared_from_this(), uuid, type, done = std::move(done)](
+                                           result<Appended> r) {
+            if (!r) {
+                spdlog::error("processor: append of {} failed: {}", type, r.error().message());
+                self->pending_own.erase(uuid);
+            } else if (r->duplicate) {
+                self->pending_own.erase(uuid);  // the log already held it: no echo will come
+            }
+            if (done) done(std::move(r));
+        });
+    }
+
+    json::object base_payload(const std::shared_ptr<Thread>& t, const std::string& execution_id) {
+        return json::object{{"execution_id", execution_id}, {"thread_key", t->key.str()}};
+    }
+
+    // ---- io_context: executions -----------------------------------------------------------------------------
+
+    void start_next(const std::shared_ptr<Thread>& t) {
+        if (recovering || t->state.active || t->state.queue.empty()) return;
+        const ExecutionPlan plan = t->state.queue.front();
+        auto payload = base_payload(t, plan.execution_id);
+        payload["input_line_count"] = plan.input_lines.size();
+        payload["idle_timeout_ms"] = plan.idle_timeout_ms;
+        payload["max_duration_ms"] = plan.max_duration_ms;
+        emit(t, event_type::execution_started, plan.execution_id, std::move(payload),
+             EventUuid::derived(plan.execution_id + "/started"));
+        const auto generation = ++t->generation;
+        t->tracker = std::make_unique<TurnTracker>();
+        t->first_token_sent = false;
+        t->started_at = Clock::now();
+        t->idle_timer.cancel();
+        if (plan.max_duration_ms > 0) arm_max_timer(t, plan, generation);
+        spawn(run_execution(t, plan, generation), "execution start");
+    }
+
+    bool is_current(const std::shared_ptr<Thread>& t, const std::string& execution_id, std::uint64_t generation) {
+        return t->state.active && t->state.active->execution_id == execution_id && t->generation == generation;
+    }
+
+    asio::awaitable<void> run_execution(std::shared_ptr<Thread> t, ExecutionPlan plan, std::uint64_t generation) {
+        const auto ready_started = Clock::now();
+        std::string source;
+        std::int64_t startup_ms = 0;
+        if (t->sandbox && t->sandbox->status() == SandboxStatus::running) {
+            source = "reused";
+        } else if (t->sandbox && t->sandbox->status() == SandboxStatus::suspended) {
+            if (auto r = t->sandbox->resume(); r) {
+                source = "resumed";
+                auto payload = base_payload(t, plan.execution_id);
+                payload["sandbox_id"] = t->sandbox->id();
+                emit(t, event_type::sandbox_resumed, plan.execution_id, std::move(payload), EventUuid::random());
+            } else {
+                auto payload = base_payload(t, plan.execution_id);
+                payload["sandbox_id"] = t->sandbox->id();
+                payload["error"] = r.error().message();
+                emit(t, event_type::sandbox_resume_failed, plan.execution_id, std::move(payload), EventUuid::random());
+                drop_sandbox(t);
+            }
+        } else if (t->sandbox) {
+            drop_sandbox(t);
+        }
+        if (!t->sandbox) {
+            const auto created_at = Clock::now();
+            auto created = co_await sandboxes.create(SandboxSpec{t->key.str(), t->state.harness_type, {}});
+            if (!created) {
+                if (is_current(t, plan.execution_id, generation))
+                    finish(t, plan.execution_id, TerminalKind::failed,
+                           "sandbox create failed: " + created.error().message(),
+                           json::object{{"reason", "sandbox_create_failed"}});
+                co_return;
+            }
+            t->sandbox = *created;
+            t->sandbox_ready = false;
+            source = "cold_create";
+            startup_ms = millis_since(created_at);
+            spawn(pump(t, t->sandbox), "stdout pump");
+        }
+        if (!is_current(t, plan.execution_id, generation)) co_return;
+
+        auto payload = base_payload(t, plan.execution_id);
+        payload["sandbox_id"] = t->sandbox->id();
+        payload["harness_type"] = t->state.harness_type;
+        payload["sandbox_ready_source"] = source;
+        payload["sandbox_ready_duration_ms"] = millis_since(ready_started);
+        payload["sandbox_startup_duration_ms"] = startup_ms;
+        payload["sandbox_started_for_request"] = source == "cold_create";
+        emit(t, event_type::sandbox_ready, plan.execution_id, std::move(payload),
+             EventUuid::derived(plan.execution_id + "/sandbox_ready"));
+
+        // Input lines go before anything steered or interrupted while the sandbox was starting.
+        for (auto it = plan.input_lines.rbegin(); it != plan.input_lines.rend(); ++it)
+            t->outbox.push_front(enrich_input_line(*it, t->key.str()));
+        t->sandbox_ready = true;
+        kick_writer(t);
+    }
+
+    void send_line(const std::shared_ptr<Thread>& t, std::string line) {
+        t->outbox.push_back(std::move(line));
+        kick_writer(t);
+    }
+
+    void kick_writer(const std::shared_ptr<Thread>& t) {
+        if (t->writer_running || !t->sandbox || !t->sandbox_ready || t->outbox.empty()) return;
+        t->writer_running = true;
+        spawn(write_outbox(t, t->sandbox), "stdin writer");
+    }
+
+    asio::awaitable<void> write_outbox(std::shared_ptr<Thread> t, std::shared_ptr<Sandbox> sandbox) {
+        while (t->sandbox == sandbox && !t->outbox.empty()) {
+            std::string line = std::move(t->outbox.front());
+            t->outbox.pop_front();
+            auto r = co_await sandbox->write_line(std::move(line));
+            if (!r) {
+                spdlog::warn("thread {}: writing to sandbox {} failed: {}", t->key.str(), sandbox->id(),
+                             r.error().message());
+                if (t->sandbox == sandbox && t->state.active)
+                    finish(t, t->state.active->execution_id, TerminalKind::failed,
+                           "sandbox stdin closed: " + r.error().message(), json::object{{"reason", "sandbox_io"}});
+                break;
+            }
+        }
+        t->writer_running = false;
+        kick_writer(t);
+    }
+
+    asio::awaitable<void> pump(std::shared_ptr<Thread> t, std::shared_ptr<Sandbox> sandbox) {
+        for (;;) {
+            auto line = co_await sandbox->read_line();
+            if (!line) break;
+            if (t->sandbox != sandbox) continue;  // replaced: drain what is left, record nothing
+            co_await on_output(t, std::move(*line));
+        }
+        if (t->sandbox != sandbox) co_return;
+        emit(t, event_type::stdout_eof, std::nullopt, json::object{{"sandbox_id", sandbox->id()}}, EventUuid::random());
+        if (t->state.active)
+            finish(t, t->state.active->execution_id, TerminalKind::failed,
+                   "sandbox stdout closed before terminal output", json::object{{"reason", "sandbox_io"}});
+        drop_sandbox(t);
+    }
+
+    asio::awaitable<void> on_output(std::shared_ptr<Thread> t, std::string line) {
+        std::optional<std::string> execution_id;
+        std::optional<TerminalOutcome> outcome;
+        bool first_token = false;
+        if (t->state.active && t->tracker) {
+            execution_id = t->state.active->execution_id;
+            outcome = t->tracker->observe(line);
+            first_token = !t->first_token_sent && t->tracker->saw_agent_text();
+        }
+        EventEnvelope e{EventUuid::random(), t->key, execution_id, std::string(event_type::output_line),
+                        json::value(std::move(line)), now_micros(), EventSource::processor};
+        if (!first_token) {
+            emit_envelope(t, std::move(e));
+        } else {
+            // first_token names the output event: wait for its id (once per execution).
+            t->first_token_sent = true;
+            const auto latency = millis_since(t->started_at);
+            auto appended = co_await append_awaitable(t, std::move(e));
+            auto payload = base_payload(t, *execution_id);
+            payload["harness_type"] = t->state.harness_type;
+            payload["latency_ms"] = latency;
+            payload["output_event_id"] = appended ? json::value(appended->event_id.value) : json::value(nullptr);
+            emit(t, event_type::first_token, execution_id, std::move(payload),
+                 EventUuid::derived(*execution_id + "/first_token"));
+        }
+        if (outcome && execution_id && t->state.active && t->state.active->execution_id == *execution_id) {
+            json::object extra;
+            if (outcome->kind == TerminalKind::completed) {
+                extra["completion_reason"] = outcome->reason;
+                if (outcome->result_text) extra["result_text"] = *outcome->result_text;
+                finish(t, *execution_id, outcome->kind, "", std::move(extra));
+            } else if (outcome->kind == TerminalKind::cancelled) {
+                finish(t, *execution_id, outcome->kind, "", json::object{{"reason", outcome->reason}});
+            } else {
+                finish(t, *execution_id, outcome->kind, outcome->reason, json::object{{"reason", "harness"}});
+            }
+        }
+    }
+
+    asio::awaitable<result<Appended>> append_awaitable(const std::shared_ptr<Thread>& t, EventEnvelope e) {
+        co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(result<Appended>)>(
+            [this, t](auto handler, EventEnvelope env) {
+                auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+                emit_envelope(t, std::move(env), [shared](result<Appended> r) { std::move(*shared)(std::move(r)); });
+            },
+            asio::use_awaitable, std::move(e));
+    }
+
+    /// Ends the active execution `execution_id` with exactly one terminal event, then schedules the idle pause
+    /// and starts the next queued execution. `error` is the failure text (failed only); `extra` adds keys.
+    void finish(const std::shared_ptr<Thread>& t, const std::string& execution_id, TerminalKind kind,
+                const std::string& error, json::object extra) {
+        if (!t->state.active || t->state.active->execution_id != execution_id) return;
+        const ExecutionPlan plan = *t->state.active;
+        auto payload = base_payload(t, execution_id);
+        if (kind == TerminalKind::failed) payload["error"] = error;
+        for (auto& [k, v] : extra) payload[k] = v;
+        const std::string_view type = kind == TerminalKind::completed ? event_type::execution_completed
+                                      : kind == TerminalKind::failed  ? event_type::execution_failed
+                                                                      : event_type::execution_cancelled;
+        emit(t, type, execution_id, std::move(payload), EventUuid::derived(execution_id + "/terminal"));
+        t->max_timer.cancel();
+        t->tracker.reset();
+        if (plan.idle_timeout_ms > 0 && t->sandbox) arm_idle_timer(t, plan);
+        start_next(t);
+    }
+
+    void arm_max_timer(const std::shared_ptr<Thread>& t, const ExecutionPlan& plan, std::uint64_t generation) {
+        t->max_timer.expires_after(std::chrono::milliseconds(plan.max_duration_ms));
+        t->max_timer.async_wait([self = shared_from_this(), t, plan, generation](boost::system::error_code ec) {
+            if (ec || !self->is_current(t, plan.execution_id, generation)) return;
+            self->finish(t, plan.execution_id, TerminalKind::failed,
+                         "execution exceeded max_duration_ms of " + std::to_string(plan.max_duration_ms),
+                         json::object{{"reason", "max_duration_exceeded"}, {"max_duration_ms", plan.max_duration_ms}});
+            self->drop_sandbox(t);  // its late output must not reach the next execution
+        });
+    }
+
+    void arm_idle_timer(const std::shared_ptr<Thread>& t, const ExecutionPlan& plan) {
+        t->idle_timer.expires_after(std::chrono::milliseconds(plan.idle_timeout_ms));
+        t->idle_timer.async_wait([self = shared_from_this(), t, plan, sandbox = t->sandbox](boost::system::error_code ec) {
+            if (ec || t->state.active || t->sandbox != sandbox || sandbox->status() != SandboxStatus::running) return;
+            auto payload = self->base_payload(t, plan.execution_id);
+            payload["sandbox_id"] = sandbox->id();
+            payload["reason"] = "idle_timeout";
+            payload["idle_timeout_ms"] = plan.idle_timeout_ms;
+            if (auto r = sandbox->pause(); r) {
+                self->emit(t, event_type::sandbox_paused, plan.execution_id, std::move(payload),
+                           EventUuid::derived(plan.execution_id + "/paused"));
+            } else {
+                payload["error"] = r.error().message();
+                self->emit(t, event_type::sandbox_pause_failed, plan.execution_id, std::move(payload),
+                           EventUuid::random());
+            }
+        });
+    }
+
+    void drop_sandbox(const std::shared_ptr<Thread>& t) {
+        if (!t->sandbox) return;
+        auto sandbox = std::move(t->sandbox);
+        t->sandbox.reset();
+        t->sandbox_ready = false;
+        t->outbox.clear();
+        spawn([sandbox]() -> asio::awaitable<void> { co_await sandbox->stop(); }, "sandbox stop");
+    }
+
+    // ---- io_context: steering and interrupts ---------------------------------------------------------------
+
+    void on_message(const std::shared_ptr<Thread>& t, const EventEnvelope& e) {
+        auto p = message_appended_from(e.payload);
+        if (!p || p->role != "user" || !t->state.active) return;
+        const auto execution_id = t->state.active->execution_id;
+        json::object line{{"type", "user"},
+                          {"thread_key", t->key.str()},
+                          {"trace_metadata", json::object{{"source", "session.append_messages"},
+                                                          {"action", "steer_active_execution"},
+                                                          {"message_id", p->message_id},
+                                                          {"metadata", p->metadata}}},
+                          {"message", json::object{{"role", "user"}, {"content", p->parts}}}};
+        send_line(t, enrich_input_line(json::serialize(line), t->key.str()));
+        auto payload = base_payload(t, execution_id);
+        payload["message_ids"] = json::array{json::value(p->message_id)};
+        payload["input_line_count"] = 1;
+        emit(t, event_type::steering_delivered, execution_id, std::move(payload),
+             EventUuid::derived(e.event_uuid.hex() + "/steered"));
+    }
+
+    void on_interrupt(const std::shared_ptr<Thread>& t, const EventEnvelope& e) {
+        auto p = interrupt_requested_from(e.payload);
+        if (!p) return;
+        if (t->state.active && t->state.active->execution_id == p->execution_id) {
+            json::object line{{"type", "interrupt"},
+                              {"thread_key", t->key.str()},
+                              {"trace_metadata", json::object{{"source", "session.interrupt_active_execution"},
+                                                              {"action", "interrupt_active_execution"},
+                                                              {"reason", p->reason}}}};
+            send_line(t, json::serialize(line));
+            auto payload = base_payload(t, p->execution_id);
+            payload["reason"] = p->reason;
+            emit(t, event_type::interrupt_delivered, p->execution_id, std::move(payload),
+                 EventUuid::derived(e.event_uuid.hex() + "/delivered"));
+            return;
+        }
+        for (const auto& queued : t->state.queue) {
+            if (queued.execution_id != p->execution_id) continue;
+            emit(t, event_type::execution_cancelled, p->execution_id,
+                 json::object{{"execution_id", p->execution_id},
+                              {"thread_key", t->key.str()},
+                              {"reason", "interrupted_before_start"}},
+                 EventUuid::derived(p->execution_id + "/terminal"));
+            return;
+        }
+    }
+
+    // ---- lifecycle ------------------------------------------------------------------------------------------
+
+    asio::awaitable<void> shutdown() {
+        stopping = true;
+        if (reader) reader->wake();
+        if (reader_thread.joinable()) reader_thread.join();
+        for (auto& [key, t] : threads) {
+            t->max_timer.cancel();
+            t->idle_timer.cancel();
+            if (auto sandbox = std::move(t->sandbox)) {
+                t->sandbox.reset();
+                co_await sandbox->stop();
+            }
+        }
+    }
+};
+
+SessionProcessor::SessionProcessor(asio::io_context& io, EventLog& log, SandboxBackend& sandboxes,
+                                   ProcessorOptions options, Readiness* readiness)
+    : impl_(std::make_shared<Impl>(io, log, sandboxes, options, readiness)) {
+    if (readiness) readiness->expect(component);
+}
+
+SessionProcessor::~SessionProcessor() {
+    impl_->stopping = true;
+    if (impl_->reader) impl_->reader->wake();
+    if (impl_->reader_thread.joinable()) impl_->reader_thread.join();
+}
+
+void SessionProcessor::start() {
+    if (impl_->reader_thread.joinable()) return;
+    impl_->reader = impl_->log.open_reader();
+    impl_->reader_thread = std::thread([impl = impl_] { impl->read_loop(); });
+}
+
+asio::awaitable<void> SessionProcessor::stop() { co_await impl_->shutdown(); }
+
+}  // namespace centaur::processors

@@ -1,0 +1,63 @@
+#pragma once
+// In-process wake-ups: the projector publishes "thread K is projected up to event E" after each commit; SSE
+// streams and read-your-writes waits watch a thread and wake when it moves. A hint only: readers always read
+// Postgres, so a missed or coalesced wake-up costs latency, never data.
+
+#include <centaur/schemas/ids.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace centaur::projections {
+
+/// Owned by the app; outlives every Watch. `publish` is thread-safe; everything else runs on the io_context.
+class ProjectionHub {
+public:
+    explicit ProjectionHub(boost::asio::any_io_executor io);
+
+    /// A registration for one thread key. Records the highest event id published for it since creation.
+    class Watch {
+    public:
+        ~Watch();
+        Watch(const Watch&) = delete;
+        Watch& operator=(const Watch&) = delete;
+        /// Highest event id published for the key since the watch was made (0 if none).
+        EventId latest() const { return latest_; }
+        /// Completes when `latest() > beyond` (at once if already so) or at `deadline`; true when it moved.
+        boost::asio::awaitable<bool> wait_beyond(EventId beyond, std::chrono::steady_clock::time_point deadline);
+        /// Ends a pending and every later `wait_beyond` at once (returning false); for stream shutdown.
+        void cancel();
+        bool cancelled() const { return cancelled_; }
+
+    private:
+        friend class ProjectionHub;
+        Watch(ProjectionHub& hub, std::string key);
+        ProjectionHub& hub_;
+        std::string key_;
+        EventId latest_;
+        bool cancelled_ = false;
+        boost::asio::steady_timer timer_;
+    };
+
+    /// Registers a watch on `key`. Register before reading Postgres, then wait: no wake-up is lost in between.
+    std::unique_ptr<Watch> watch(const std::string& key);
+    /// Records projected progress, any thread: (thread key, highest event id applied or skipped as duplicate).
+    void publish(std::vector<std::pair<std::string, EventId>> advanced);
+    /// Number of live watches (tests, metrics).
+    std::size_t watch_count() const;
+
+private:
+    void deliver(const std::vector<std::pair<std::string, EventId>>& advanced);
+    boost::asio::any_io_executor io_;
+    std::unordered_multimap<std::string, Watch*> watches_;
+};
+
+}  // namespace centaur::projections

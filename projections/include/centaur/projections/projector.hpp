@@ -1,0 +1,55 @@
+#pragma once
+// The projector: consumes the event log and writes `session_events`, `sessions`, `session_messages` and
+// `session_executions` exactly once, in per-thread order, with its checkpoint in the same transaction.
+
+#include <centaur/core/event_log.hpp>
+#include <centaur/core/readiness.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace centaur::projections {
+
+class ProjectionHub;
+
+struct ProjectorOptions {
+    std::string url;                           ///< Postgres holding the projection tables
+    std::string projection = "sessions";       ///< checkpoint name
+    std::size_t max_batch = 1000;              ///< records per transaction at most
+    std::chrono::milliseconds poll_wait{500};  ///< how long one poll of the log blocks
+};
+
+/// Owns one thread that polls a LogReader and applies each batch in one Postgres transaction: events are
+/// inserted with a per-thread `seq` (1, 2, 3 … no hole), duplicates by event uuid are skipped, the derived
+/// tables are updated, and the checkpoint per partition commits with them. After each commit it publishes the
+/// progress to the hub. On a failed transaction it reconnects, re-seeks to the committed checkpoint and retries.
+/// Lifecycle: construct, `start()`, `stop()` (idempotent, joins the thread). Reports "projector" readiness.
+class Projector {
+public:
+    Projector(ProjectorOptions options, EventLog& log, ProjectionHub* hub, Readiness* readiness);
+    ~Projector();
+    Projector(const Projector&) = delete;
+    Projector& operator=(const Projector&) = delete;
+
+    void start();
+    void stop();
+    /// Records applied (inserted, not counting duplicates) since start. Thread-safe.
+    std::uint64_t applied() const { return applied_.load(); }
+
+private:
+    void run();
+    struct Batch;
+    ProjectorOptions options_;
+    EventLog& log_;
+    ProjectionHub* hub_;
+    Readiness* readiness_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::uint64_t> applied_{0};
+    std::unique_ptr<LogReader> reader_;
+    std::thread thread_;
+};
+
+}  // namespace centaur::projections

@@ -1,0 +1,65 @@
+#include <centaur/projections/projection_hub.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace centaur::projections {
+
+ProjectionHub::ProjectionHub(boost::asio::any_io_executor io) : io_(std::move(io)) {}
+
+ProjectionHub::Watch::Watch(ProjectionHub& hub, std::string key) : hub_(hub), key_(std::move(key)), timer_(hub.io_) {}
+
+ProjectionHub::Watch::~Watch() {
+    auto range = hub_.watches_.equal_range(key_);
+    for (auto it = range.first; it != range.second; ++it) {
+        if (it->second == this) {
+            hub_.watches_.erase(it);
+            break;
+        }
+    }
+}
+
+boost::asio::awaitable<bool> ProjectionHub::Watch::wait_beyond(EventId beyond,
+                                                               std::chrono::steady_clock::time_point deadline) {
+    while (latest_ <= beyond) {
+        if (cancelled_) co_return false;
+        if (std::chrono::steady_clock::now() >= deadline) co_return false;
+        timer_.expires_at(deadline);
+        auto [ec] = co_await timer_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (!ec) co_return latest_ > beyond;  // the deadline passed
+    }
+    co_return true;
+}
+
+void ProjectionHub::Watch::cancel() {
+    cancelled_ = true;
+    timer_.cancel();
+}
+
+std::unique_ptr<ProjectionHub::Watch> ProjectionHub::watch(const std::string& key) {
+    std::unique_ptr<Watch> w(new Watch(*this, key));
+    watches_.emplace(key, w.get());
+    return w;
+}
+
+void ProjectionHub::publish(std::vector<std::pair<std::string, EventId>> advanced) {
+    boost::asio::post(io_, [this, advanced = std::move(advanced)] { deliver(advanced); });
+}
+
+void ProjectionHub::deliver(const std::vector<std::pair<std::string, EventId>>& advanced) {
+    for (const auto& [key, id] : advanced) {
+        auto range = watches_.equal_range(key);
+        for (auto it = range.first; it != range.second; ++it) {
+            Watch* w = it->second;
+            if (id > w->latest_) {
+                w->latest_ = id;
+                w->timer_.cancel();
+            }
+        }
+    }
+}
+
+std::size_t ProjectionHub::watch_count() const { return watches_.size(); }
+
+}  // namespace centaur::projections

@@ -1,0 +1,149 @@
+#include <centaur/pg/pool.hpp>
+#include <centaur/projections/projection_hub.hpp>
+#include <centaur/projections/session_queries.hpp>
+#include <centaur/schemas/envelope.hpp>
+
+#include <boost/json.hpp>
+#include <pqxx/pqxx>
+
+namespace centaur::projections {
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto recheck_interval = 1s;  // cross-process projectors publish no in-process hint
+
+/// Registers `sql` under `name` on this connection (a no-op when already registered with the same text).
+pqxx::result exec(pqxx::connection& c, const char* name, const char* sql, auto&&... args) {
+    c.prepare(name, sql);
+    pqxx::nontransaction tx(c);
+    return tx.exec_prepared(name, std::forward<decltype(args)>(args)...);
+}
+
+json::value nullable_text(const pqxx::field& f) { return f.is_null() ? json::value(nullptr) : json::value(f.c_str()); }
+json::value nullable_time(const pqxx::field& f) {
+    return f.is_null() ? json::value(nullptr) : json::value(format_timestamp(f.as<std::int64_t>()));
+}
+json::value parsed_or_empty(const pqxx::field& f) {
+    boost::system::error_code ec;
+    auto v = json::parse(f.c_str(), ec);
+    return ec ? json::value(json::object{}) : v;
+}
+
+
+}  // namespace
+
+SessionQueries::SessionQueries(pg::Pool& pool, ProjectionHub& hub) : pool_(pool), hub_(hub) {}
+
+boost::asio::awaitable<result<std::optional<SessionView>>> SessionQueries::get_session(const ThreadKey& key) {
+    co_return co_await pool_.run<std::optional<SessionView>>([key = key.str()](pqxx::connection& c) {
+        const auto rows = exec(
+            c, "get_session",
+            "select thread_key, title, sandbox_id, harness_type, harness_thread_id, persona_id, status, "
+            "metadata::text, iron_control_principal, proxy_labels::text, "
+            "(extract(epoch from sandbox_last_active_at) * 1000000)::bigint, "
+            "(extract(epoch from created_at) * 1000000)::bigint, (extract(epoch from updated_at) * 1000000)::bigint "
+            "from sessions where thread_key = $1",
+            key);
+        if (rows.empty()) return std::optional<SessionView>{};
+        const auto& r = rows[0];
+        SessionView view;
+        view.harness_type = r[3].c_str();
+        if (!r[5].is_null()) view.persona_id = r[5].c_str();
+        view.json = json::object{{"thread_key", r[0].c_str()},
+                                 {"title", nullable_text(r[1])},
+                                 {"sandbox_id", nullable_text(r[2])},
+                                 {"sandbox_capabilities", nullptr},
+                                 {"harness_type", r[3].c_str()},
+                                 {"harness_thread_id", nullable_text(r[4])},
+                                 {"persona_id", nullable_text(r[5])},
+                                 {"status", r[6].c_str()},
+                                 {"metadata", parsed_or_empty(r[7])},
+                                 {"iron_control_principal", nullable_text(r[8])},
+                                 {"proxy_labels", parsed_or_empty(r[9])},
+                                 {"sandbox_last_active_at", nullable_time(r[10])},
+                                 {"created_at", nullable_time(r[11])},
+                                 {"updated_at", nullable_time(r[12])}};
+        return std::optional<SessionView>{std::move(view)};
+    });
+}
+
+boost::asio::awaitable<result<std::optional<ExecutionView>>> SessionQueries::get_execution(
+    const ThreadKey& key, const std::string& execution_id) {
+    co_return co_await pool_.run<std::optional<ExecutionView>>(
+        [key = key.str(), execution_id](pqxx::connection& c) {
+            const auto rows = exec(c, "get_execution",
+                                   "select execution_id, status from session_executions where thread_key = $1 and "
+                                   "execution_id = $2",
+                                   key, execution_id);
+            if (rows.empty()) return std::optional<ExecutionView>{};
+            return std::optional<ExecutionView>{ExecutionView{rows[0][0].c_str(), rows[0][1].c_str()}};
+        });
+}
+
+boost::asio::awaitable<result<std::optional<ExecutionView>>> SessionQueries::active_execution(const ThreadKey& key) {
+    co_return co_await pool_.run<std::optional<ExecutionView>>([key = key.str()](pqxx::connection& c) {
+        const auto rows = exec(c, "active_execution",
+                               "select execution_id, status from session_executions where thread_key = $1 and "
+                               "status in ('queued', 'running') order by (status = 'running') desc, event_id limit 1",
+                               key);
+        if (rows.empty()) return std::optional<ExecutionView>{};
+        return std::optional<ExecutionView>{ExecutionView{rows[0][0].c_str(), rows[0][1].c_str()}};
+    });
+}
+
+boost::asio::awaitable<result<bool>> SessionQueries::wait_projected(const ThreadKey& key, const EventUuid& uuid,
+                                                                    EventId id, std::chrono::milliseconds timeout) {
+    auto watch = hub_.watch(key.str());
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto found = co_await pool_.run<bool>([key = key.str(), uuid = uuid.canonical(), id](pqxx::connection& c) {
+            const auto rows = exec(c, "event_projected",
+                                   "select exists (select 1 from session_events where event_uuid = $1::uuid) or "
+                                   "coalesce((select last_event_id from session_threads where thread_key = $2), 0) >= $3",
+                                   uuid, key, id.value);
+            return rows[0][0].as<bool>();
+        });
+        if (!found) co_return found.error();
+        if (*found || watch->latest() >= id) co_return true;
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) co_return false;
+        co_await watch->wait_beyond(EventId(id.value - 1), std::min(deadline, now + recheck_interval));
+        if (watch->latest() >= id) co_return true;
+    }
+}
+
+boost::asio::awaitable<result<std::vector<StoredEvent>>> SessionQueries::read_after(
+    const ThreadKey& key, EventId after, std::optional<std::string> execution_id, std::size_t limit) {
+    co_return co_await pool_.run<std::vector<StoredEvent>>(
+        [key = key.str(), after, execution_id = std::move(execution_id), limit](pqxx::connection& c) {
+            const auto rows =
+                execution_id
+                    ? exec(c, "read_after_execution",
+                           "select event_id, seq, event_type, data from session_events where thread_key = $1 and "
+                           "event_id > $2 and execution_id = $3 order by event_id limit $4",
+                           key, after.value, *execution_id, static_cast<long long>(limit))
+                    : exec(c, "read_after",
+                           "select event_id, seq, event_type, data from session_events where thread_key = $1 and "
+                           "event_id > $2 order by event_id limit $3",
+                           key, after.value, static_cast<long long>(limit));
+            std::vector<StoredEvent> out;
+            out.reserve(rows.size());
+            for (const auto& r : rows) {
+                out.push_back(StoredEvent{EventId(r[0].as<std::int64_t>()), EventSeq(r[1].as<std::int64_t>()),
+                                          r[2].c_str(), std::string(r[3].c_str(), r[3].size())});
+            }
+            return out;
+        });
+}
+
+boost::asio::awaitable<result<std::optional<std::string>>> SessionQueries::thread_of(EventId id) {
+    co_return co_await pool_.run<std::optional<std::string>>([id](pqxx::connection& c) {
+        const auto rows = exec(c, "thread_of", "select thread_key from session_events where event_id = $1", id.value);
+        if (rows.empty()) return std::optional<std::string>{};
+        return std::optional<std::string>{rows[0][0].c_str()};
+    });
+}
+
+}  // namespace centaur::projections

@@ -1,0 +1,11 @@
+# Writes OUT: a C++ table of the SQL migration files in FILES (named NNNN_name.sql), in order.
+set(body "#include <centaur/schemas/migrations.hpp>\n\nnamespace centaur {\n\nstd::span<const Migration> migrations() {\n    static const Migration all[] = {\n")
+foreach(f IN LISTS FILES)
+  get_filename_component(name ${f} NAME_WE)
+  string(REGEX MATCH "^[0-9]+" version ${name})
+  math(EXPR version "${version} + 0")
+  file(READ ${f} sql)
+  string(APPEND body "        {${version}, \"${name}\", R\"centaur_sql(${sql})centaur_sql\"},\n")
+endforeach()
+string(APPEND body "    };\n    return all;\n}\n\n}  // namespace centaur\n")
+file(WRITE ${OUT} "${body}")
