@@ -147,20 +147,19 @@ struct Routes {
                 co_return error_response(409, "session persona conflict");
             if (s.harness_type != harness_type && !restart) co_return harness_conflict(s.harness_type, harness_type);
             if (s.harness_type != harness_type) {
-                auto failed = co_await append_and_wait(
-                    input_event(key, EventUuid::random(), event_type::session_created,
-                                to_json(SessionCreated{harness_type, persona, metadata, true})),
-                    true);
+                SessionCreated created{harness_type, persona, metadata, true};
+                auto event = input_event(key, EventUuid::random(), event_type::session_created, to_json(created));
+                auto failed = co_await append_and_wait(std::move(event), true);
                 if (failed) co_return *failed;
                 switched = true;
             }
         } else {
             // Concurrent first creations with one harness are one event; with different harnesses the first
             // projected wins and the others get 409 below.
-            auto failed = co_await append_and_wait(
-                input_event(key, EventUuid::derived(key.str() + "/session/" + harness_type),
-                            event_type::session_created, to_json(SessionCreated{harness_type, persona, metadata, false})),
-                true);
+            SessionCreated created{harness_type, persona, metadata, false};
+            auto event = input_event(key, EventUuid::derived(key.str() + "/session/" + harness_type),
+                                     event_type::session_created, to_json(created));
+            auto failed = co_await append_and_wait(std::move(event), true);
             if (failed) co_return *failed;
         }
         auto session = co_await store.get_session(key);
@@ -295,9 +294,8 @@ struct Routes {
         ExecutionRequested payload{execution_id_from(uuid), idempotency_key, std::move(input_lines), idle.value_or(0),
                                    max.value_or(0), std::move(metadata)};
         const auto execution_id = payload.execution_id;
-        if (auto failed = co_await append_and_wait(
-                input_event(key, uuid, event_type::execution_requested, to_json(payload), execution_id), false))
-            co_return *failed;
+        auto event = input_event(key, uuid, event_type::execution_requested, to_json(payload), execution_id);
+        if (auto failed = co_await append_and_wait(std::move(event), false)) co_return *failed;
         std::string status = "queued";
         if (auto current = co_await store.get_execution(key, execution_id); current && *current)
             status = (*current)->status;
@@ -326,11 +324,10 @@ struct Routes {
                 {"ok", true}, {"interrupted", false}, {"execution_id", nullptr}, {"thread_key", key.str()}});
         }
         const auto execution_id = (*active)->execution_id;
-        if (auto failed = co_await append_and_wait(
-                input_event(key, EventUuid::random(), event_type::interrupt_requested,
-                            to_json(InterruptRequested{execution_id, reason}), execution_id),
-                false))
-            co_return *failed;
+        InterruptRequested requested{execution_id, reason};
+        auto event =
+            input_event(key, EventUuid::random(), event_type::interrupt_requested, to_json(requested), execution_id);
+        if (auto failed = co_await append_and_wait(std::move(event), false)) co_return *failed;
         co_return json_response(json::object{
             {"ok", true}, {"interrupted", true}, {"execution_id", execution_id}, {"thread_key", key.str()}});
     }

@@ -3,7 +3,7 @@
 #include <centaur/pg/pool.hpp>
 #include <centaur/schemas/event_types.hpp>
 #include <centaur/schemas/partitioner.hpp>
-#include <centaur/test_support/test_database.hpp>
+#include <centaur/test_support/test_support.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>

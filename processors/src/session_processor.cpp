@@ -261,7 +261,8 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         }
         if (!t->sandbox) {
             const auto created_at = Clock::now();
-            auto created = co_await sandboxes.create(SandboxSpec{t->key.str(), t->state.harness_type, {}});
+            SandboxSpec spec{t->key.str(), t->state.harness_type, {}};
+            auto created = co_await sandboxes.create(std::move(spec));
             if (!created) {
                 if (is_current(t, plan.execution_id, generation))
                     finish(t, plan.execution_id, TerminalKind::failed,
@@ -378,7 +379,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
     }
 
     asio::awaitable<result<Appended>> append_awaitable(const std::shared_ptr<Thread>& t, EventEnvelope e) {
-        co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(result<Appended>)>(
+        return asio::async_initiate<decltype(asio::use_awaitable), void(result<Appended>)>(
             [this, t](auto handler, EventEnvelope env) {
                 auto shared = std::make_shared<decltype(handler)>(std::move(handler));
                 emit_envelope(t, std::move(env), [shared](result<Appended> r) { std::move(*shared)(std::move(r)); });

@@ -35,7 +35,8 @@ boost::asio::awaitable<void> stream_events(SessionQueries& queries, ProjectionHu
             co_return;
         }
         for (const auto& e : *page) {
-            if (!co_await sse.send_event(std::to_string(e.event_id.value), e.event_type, e.data)) co_return;
+            const std::string id = std::to_string(e.event_id.value);
+            if (!co_await sse.send_event(id, e.event_type, e.data)) co_return;
             cursor = e.event_id;
         }
         if (page->size() == options.page_size) continue;

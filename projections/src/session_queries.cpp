@@ -37,7 +37,7 @@ json::value parsed_or_empty(const pqxx::field& f) {
 SessionQueries::SessionQueries(pg::Pool& pool, ProjectionHub& hub) : pool_(pool), hub_(hub) {}
 
 boost::asio::awaitable<result<std::optional<SessionView>>> SessionQueries::get_session(const ThreadKey& key) {
-    co_return co_await pool_.run<std::optional<SessionView>>([key = key.str()](pqxx::connection& c) {
+    return pool_.run<std::optional<SessionView>>([key = key.str()](pqxx::connection& c) {
         const auto rows = exec(
             c, "get_session",
             "select thread_key, title, sandbox_id, harness_type, harness_thread_id, persona_id, status, "
@@ -71,7 +71,7 @@ boost::asio::awaitable<result<std::optional<SessionView>>> SessionQueries::get_s
 
 boost::asio::awaitable<result<std::optional<ExecutionView>>> SessionQueries::get_execution(
     const ThreadKey& key, const std::string& execution_id) {
-    co_return co_await pool_.run<std::optional<ExecutionView>>(
+    return pool_.run<std::optional<ExecutionView>>(
         [key = key.str(), execution_id](pqxx::connection& c) {
             const auto rows = exec(c, "get_execution",
                                    "select execution_id, status from session_executions where thread_key = $1 and "
@@ -83,7 +83,7 @@ boost::asio::awaitable<result<std::optional<ExecutionView>>> SessionQueries::get
 }
 
 boost::asio::awaitable<result<std::optional<ExecutionView>>> SessionQueries::active_execution(const ThreadKey& key) {
-    co_return co_await pool_.run<std::optional<ExecutionView>>([key = key.str()](pqxx::connection& c) {
+    return pool_.run<std::optional<ExecutionView>>([key = key.str()](pqxx::connection& c) {
         const auto rows = exec(c, "active_execution",
                                "select execution_id, status from session_executions where thread_key = $1 and "
                                "status in ('queued', 'running') order by (status = 'running') desc, event_id limit 1",
@@ -98,14 +98,15 @@ boost::asio::awaitable<result<bool>> SessionQueries::wait_projected(const Thread
     auto watch = hub_.watch(key.str());
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-        auto found = co_await pool_.run<bool>([key = key.str(), uuid = uuid.canonical(), id](pqxx::connection& c) {
+        std::function<bool(pqxx::connection&)> probe = [key = key.str(), uuid = uuid.canonical(), id](pqxx::connection& c) {
             const auto rows = exec(c, "event_projected",
                                    "select exists (select 1 from session_events where event_uuid = $1::uuid) or "
                                    "coalesce((select last_event_id from session_threads where thread_key = $2), 0) >= $3",
                                    uuid, key, id.value);
             return rows[0][0].as<bool>();
-        });
-        if (!found) co_return found.error();
+        };
+        auto found = co_await pool_.run<bool>(std::move(probe));
+        if (!found) co_return result<bool>(boost::system::in_place_error, found.error());
         if (*found || watch->latest() >= id) co_return true;
         const auto now = std::chrono::steady_clock::now();
         if (now >= deadline) co_return false;
@@ -116,7 +117,7 @@ boost::asio::awaitable<result<bool>> SessionQueries::wait_projected(const Thread
 
 boost::asio::awaitable<result<std::vector<StoredEvent>>> SessionQueries::read_after(
     const ThreadKey& key, EventId after, std::optional<std::string> execution_id, std::size_t limit) {
-    co_return co_await pool_.run<std::vector<StoredEvent>>(
+    return pool_.run<std::vector<StoredEvent>>(
         [key = key.str(), after, execution_id = std::move(execution_id), limit](pqxx::connection& c) {
             const auto rows =
                 execution_id
@@ -139,7 +140,7 @@ boost::asio::awaitable<result<std::vector<StoredEvent>>> SessionQueries::read_af
 }
 
 boost::asio::awaitable<result<std::optional<std::string>>> SessionQueries::thread_of(EventId id) {
-    co_return co_await pool_.run<std::optional<std::string>>([id](pqxx::connection& c) {
+    return pool_.run<std::optional<std::string>>([id](pqxx::connection& c) {
         const auto rows = exec(c, "thread_of", "select thread_key from session_events where event_id = $1", id.value);
         if (rows.empty()) return std::optional<std::string>{};
         return std::optional<std::string>{rows[0][0].c_str()};

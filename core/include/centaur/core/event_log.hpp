@@ -9,6 +9,8 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
@@ -72,11 +74,13 @@ public:
     virtual std::unique_ptr<LogReader> open_reader() = 0;
 };
 
-/// Awaitable append: completes once the event is durable.
+/// Awaitable append: completes once the event is durable. Not a coroutine on purpose (GCC 12 mis-handles
+/// by-value coroutine parameters passed as temporaries).
 inline boost::asio::awaitable<result<Appended>> append(EventLog& log, EventEnvelope event) {
-    co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(result<Appended>)>(
+    return boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(result<Appended>)>(
         [&log](auto handler, EventEnvelope e) mutable {
-            auto ex = boost::asio::get_associated_executor(handler);
+            auto ex = boost::asio::prefer(boost::asio::get_associated_executor(handler),
+                                          boost::asio::execution::outstanding_work.tracked);
             auto shared = std::make_shared<decltype(handler)>(std::move(handler));
             log.async_append(std::move(e), [shared, ex](result<Appended> r) {
                 boost::asio::dispatch(ex, [shared, r = std::move(r)]() mutable { std::move(*shared)(std::move(r)); });

@@ -8,6 +8,8 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <pqxx/connection>
@@ -41,14 +43,17 @@ public:
 
     /// Runs `job(connection)` on a worker. An exception from the job (or a failed connect) becomes
     /// errc::store_unavailable, logged with its message; the connection is then re-opened for the next job.
+    /// Not a coroutine on purpose: GCC 12 mis-destroys temporaries passed by value to coroutines.
     template <typename R>
     boost::asio::awaitable<result<R>> run(std::function<R(pqxx::connection&)> job) {
-        co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(result<R>)>(
+        return boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(result<R>)>(
             [this](auto handler, std::function<R(pqxx::connection&)> j) {
-                auto ex = boost::asio::get_associated_executor(handler);
+                // A tracked executor keeps the io_context running until the result is delivered.
+                auto ex = boost::asio::prefer(boost::asio::get_associated_executor(handler),
+                                              boost::asio::execution::outstanding_work.tracked);
                 auto shared = std::make_shared<decltype(handler)>(std::move(handler));
                 submit([j = std::move(j), shared, ex](pqxx::connection* conn, const std::string* error) mutable {
-                    result<R> out = boost::system::error_code(errc::store_unavailable);
+                    result<R> out{boost::system::in_place_error, make_error_code(errc::store_unavailable)};
                     bool healthy = conn != nullptr;
                     if (conn) {
                         try {
