@@ -21,13 +21,19 @@ struct ServerOptions {
     std::uint16_t port = 8080;                         ///< 0 = any free port
     std::size_t max_body_bytes = 16 * 1024 * 1024;     ///< larger bodies get 413 (CENTAUR_MAX_BODY_BYTES)
     std::size_t max_header_bytes = 16 * 1024;          ///< larger headers get 431
-    std::chrono::seconds request_timeout{30};          ///< whole request (headers + body) must arrive in this
-    std::chrono::seconds keep_alive_timeout{75};       ///< idle keep-alive connection is closed after this
-    std::chrono::seconds sse_keepalive{15};            ///< SSE comment heartbeat when a stream is idle
+    /// Whole request (headers + body) must arrive in this; also bounds each response or SSE frame write.
+    std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
+    /// An idle keep-alive connection (no byte of a next request) is closed after this.
+    std::chrono::milliseconds keep_alive_timeout{std::chrono::seconds(75)};
+    /// An SSE stream with no write for this long gets a `: keep-alive` comment.
+    std::chrono::milliseconds sse_keepalive{std::chrono::seconds(15)};
 };
 
-/// Lifecycle: construct, `start()` once, `stop()` (idempotent) before the io_context is destroyed.
-/// Thread: every call and every handler runs on the io_context's thread.
+/// Lifecycle: construct, `start()` once, `stop()` (idempotent) before the io_context is destroyed; the destructor
+/// calls `stop()`. After `stop()` the server leaves no pending work of its own on the io_context (handlers still
+/// running finish on their own; their responses are dropped).
+/// Thread: every call and every handler runs on the io_context's thread (`start()` may also run before the
+/// io_context runs). Routes, guard and probe are used until the last connection ends.
 class Server {
 public:
     Server(boost::asio::io_context& io, ServerOptions options, std::vector<Route> routes, Guard guard,
@@ -36,7 +42,8 @@ public:
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    /// Binds and starts accepting. Returns the bound port, or an error naming the address on failure.
+    /// Binds and starts accepting. Returns the bound port (the same one on a repeated call), the system error
+    /// (logged with the address) on failure, or errc::shutting_down after `stop()`.
     result<std::uint16_t> start();
     /// Stops accepting and closes every connection (open SSE streams see `on_close`).
     void stop();
