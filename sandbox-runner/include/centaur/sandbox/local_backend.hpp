@@ -1,0 +1,62 @@
+#pragma once
+// The `local` Sandbox backend: each sandbox is one child process tree on this host (no isolation yet;
+// bubblewrap comes as an argv prefix in a later issue).
+
+#include <centaur/core/sandbox.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <cstddef>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace centaur::sandbox {
+
+inline constexpr std::size_t default_max_line_bytes = std::size_t{1} << 20;
+
+struct LocalBackendOptions {
+    /// argv of the workload, e.g. {"/opt/centaur/bin/centaur-mock-agent"}. A program name without '/' is
+    /// looked up in the sandbox environment's PATH.
+    std::vector<std::string> command;
+    /// The workload's environment starts empty: base_env, then SandboxSpec::env, then CENTAUR_HARNESS_TYPE
+    /// and CENTAUR_THREAD_KEY (later entries win).
+    std::map<std::string, std::string> base_env;
+    /// Each sandbox gets `<workspace_root>/<sandbox id>` (0700, created on create, removed on stop) as its
+    /// cwd; the workload's stderr goes to `.stderr.log` in it. The root is created if missing.
+    std::filesystem::path workspace_root;
+    /// Longer stdout lines come back split into chunks of at most this many bytes (cut at a UTF-8
+    /// boundary when there is one within the last 3 bytes), never dropped.
+    std::size_t max_line_bytes = default_max_line_bytes;
+};
+
+/// Creates sandboxes as local processes: fork + exec in the child's own process group, PR_SET_PDEATHSIG
+/// SIGKILL (the child dies with the thread that called create), stdin/stdout pipes, exit detection through
+/// a pidfd. Sandbox ids are `local-<16 hex>` from the kernel's random source.
+///
+/// Threading: single-threaded. The backend and every sandbox it creates are used only from the thread
+/// running the executor's io_context; that thread must outlive the sandboxes (it is their death signal's
+/// parent). Lifecycle: the backend may be destroyed while sandboxes live; a sandbox must be stopped
+/// (`co_await stop()`) before the io_context goes away; destroying a running one kills and reaps it
+/// synchronously as a last resort.
+///
+/// Process-wide side effect: the constructor sets SIGPIPE to SIG_IGN if it is SIG_DFL, so a write to a
+/// workload that exited fails with sandbox_gone instead of killing the server.
+class LocalSandboxBackend final : public SandboxBackend {
+public:
+    LocalSandboxBackend(boost::asio::any_io_executor executor, LocalBackendOptions options);
+
+    std::string_view name() const override { return "local"; }
+
+    /// Starts the workload and completes once it has exec'd (status running). errc::sandbox_failed with
+    /// nothing left behind (no process, no workspace) when the workspace, the environment, the spawn or the
+    /// exec fails; the reason is logged.
+    boost::asio::awaitable<result<std::shared_ptr<Sandbox>>> create(SandboxSpec spec) override;
+
+private:
+    boost::asio::any_io_executor executor_;
+    LocalBackendOptions options_;
+};
+
+}  // namespace centaur::sandbox

@@ -1,0 +1,410 @@
+// Contract-style invariants of the local Sandbox backend, on real processes. Every wait is bounded.
+
+#include <centaur/sandbox/local_backend.hpp>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using centaur::errc;
+using centaur::result;
+using centaur::Sandbox;
+using centaur::SandboxSpec;
+using centaur::SandboxStatus;
+using centaur::sandbox::LocalBackendOptions;
+using centaur::sandbox::LocalSandboxBackend;
+
+namespace {
+
+constexpr auto test_timeout = 10s;
+constexpr auto drain_timeout = 200ms;
+constexpr auto quiet_period = 400ms;
+constexpr auto process_poll_interval = 10ms;
+constexpr int max_buffered_ticks = 20;
+
+fs::path bin_dir() {
+    if (const char* dir = std::getenv("CENTAUR_BIN_DIR"); dir != nullptr && *dir != '\0') return dir;
+    return CENTAUR_DEFAULT_BIN_DIR;
+}
+
+/// Live (not zombie) processes whose process group is `pgid`, from /proc.
+int live_group_members(pid_t pgid) {
+    int count = 0;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::ifstream stat_file(entry.path() / "stat");
+        std::string stat;
+        if (!std::getline(stat_file, stat)) continue;  // exited meanwhile
+        const auto comm_end = stat.rfind(')');
+        if (comm_end == std::string::npos) continue;
+        std::istringstream fields(stat.substr(comm_end + 1));
+        char state = 0;
+        pid_t parent = 0;
+        pid_t group = 0;
+        fields >> state >> parent >> group;
+        if (group == pgid && state != 'Z' && state != 'X') ++count;
+    }
+    return count;
+}
+
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(process_poll_interval);
+    }
+    return true;
+}
+
+/// Lines read by a background reader; ends with the first error.
+struct LineReader {
+    std::deque<result<std::string>> lines;
+};
+
+class LocalBackendTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+        root_ = fs::temp_directory_path() /
+                ("centaur-sandbox-test-" + std::to_string(::getpid()) + "-" + info->name());
+        fs::remove_all(root_);
+    }
+
+    void TearDown() override {
+        for (auto& sandbox : sandboxes_) run(sandbox->stop());
+        sandboxes_.clear();
+        fs::remove_all(root_);
+    }
+
+    LocalBackendOptions options(std::vector<std::string> command) const {
+        LocalBackendOptions options;
+        options.command = std::move(command);
+        options.base_env = {{"PATH", "/usr/bin:/bin"}};
+        options.workspace_root = root_;
+        return options;
+    }
+
+    /// Runs the io_context until `done` or the timeout; false on timeout.
+    bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = test_timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (!done()) {
+            if (std::chrono::steady_clock::now() >= deadline) return false;
+            io_.run_one_until(deadline);
+        }
+        return true;
+    }
+
+    /// Runs `op` to completion on the io_context; throws (failing the test) when it takes longer than the
+    /// timeout.
+    template <typename T>
+    T run(asio::awaitable<T> op) {
+        struct State {
+            std::optional<T> value;
+            std::exception_ptr error;
+            bool done = false;
+        };
+        auto state = std::make_shared<State>();
+        asio::co_spawn(io_, std::move(op), [state](std::exception_ptr error, T value) {
+            state->error = error;
+            state->value.emplace(std::move(value));
+            state->done = true;
+        });
+        if (!run_until([&] { return state->done; })) throw std::runtime_error("operation timed out");
+        if (state->error) std::rethrow_exception(state->error);
+        return std::move(*state->value);
+    }
+
+    void run(asio::awaitable<void> op) {
+        auto done = std::make_shared<bool>(false);
+        auto error = std::make_shared<std::exception_ptr>();
+        asio::co_spawn(io_, std::move(op), [done, error](std::exception_ptr e) {
+            *error = e;
+            *done = true;
+        });
+        if (!run_until([&] { return *done; })) throw std::runtime_error("operation timed out");
+        if (*error) std::rethrow_exception(*error);
+    }
+
+    std::shared_ptr<Sandbox> create(LocalSandboxBackend& backend,
+                                    SandboxSpec spec = {"cli:test", "codex", {}}) {
+        auto created = run(backend.create(std::move(spec)));
+        if (!created) throw std::runtime_error("create failed: " + created.error().message());
+        sandboxes_.push_back(*created);
+        return *created;
+    }
+
+    std::shared_ptr<LineReader> start_reader(std::shared_ptr<Sandbox> sandbox) {
+        auto reader = std::make_shared<LineReader>();
+        asio::co_spawn(
+            io_,
+            [sandbox, reader]() -> asio::awaitable<void> {
+                for (;;) {
+                    auto line = co_await sandbox->read_line();
+                    const bool ok = line.has_value();
+                    reader->lines.push_back(std::move(line));
+                    if (!ok) co_return;
+                }
+            },
+            asio::detached);
+        return reader;
+    }
+
+    /// The next line (or the error that ended the reader), or nullopt when none came within `timeout`.
+    std::optional<result<std::string>> next(LineReader& reader,
+                                            std::chrono::milliseconds timeout = test_timeout) {
+        if (!run_until([&] { return !reader.lines.empty(); }, timeout)) return std::nullopt;
+        auto line = std::move(reader.lines.front());
+        reader.lines.pop_front();
+        return line;
+    }
+
+    std::string next_line(LineReader& reader) {
+        auto line = next(reader);
+        if (!line) throw std::runtime_error("no line within the timeout");
+        if (!*line) throw std::runtime_error("read failed: " + line->error().message());
+        return std::move(**line);
+    }
+
+    void write(Sandbox& sandbox, std::string line) {
+        auto written = run(sandbox.write_line(std::move(line)));
+        ASSERT_TRUE(written) << written.error().message();
+    }
+
+    asio::io_context io_;
+    asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
+    fs::path root_;
+    std::vector<std::shared_ptr<Sandbox>> sandboxes_;
+};
+
+TEST_F(LocalBackendTest, CreateReportsRunningWithUniqueLocalIds) {
+    LocalSandboxBackend backend(io_.get_executor(), options({"/bin/cat"}));
+    EXPECT_EQ(backend.name(), "local");
+    auto first = create(backend);
+    auto second = create(backend);
+    EXPECT_EQ(first->status(), SandboxStatus::running);
+    EXPECT_THAT(first->id(), ::testing::MatchesRegex("local-[0-9a-f]{16}"));
+    EXPECT_NE(first->id(), second->id());
+    EXPECT_TRUE(fs::is_directory(root_ / first->id()));
+}
+
+TEST_F(LocalBackendTest, StopEndsTheSandboxRemovesItsWorkspaceAndIsIdempotent) {
+    LocalSandboxBackend backend(io_.get_executor(), options({"/bin/cat"}));
+    auto sandbox = create(backend);
+    run(sandbox->stop());
+    EXPECT_EQ(sandbox->status(), SandboxStatus::gone);
+    EXPECT_FALSE(fs::exists(root_ / sandbox->id()));
+    run(sandbox->stop());
+    EXPECT_EQ(sandbox->status(), SandboxStatus::gone);
+    EXPECT_EQ(sandbox->pause().error(), errc::sandbox_gone);
+    EXPECT_EQ(sandbox->resume().error(), errc::sandbox_gone);
+    EXPECT_EQ(run(sandbox->write_line("late")).error(), errc::sandbox_gone);
+    EXPECT_EQ(run(sandbox->read_line()).error(), errc::sandbox_gone);
+}
+
+TEST_F(LocalBackendTest, ConcurrentStopsBothCompleteAfterTheTreeIsGone) {
+    LocalSandboxBackend backend(io_.get_executor(), options({"/bin/cat"}));
+    auto sandbox = create(backend);
+    int finished = 0;
+    for (int i = 0; i < 2; ++i)
+        asio::co_spawn(io_, sandbox->stop(), [&finished](std::exception_ptr) { ++finished; });
+    ASSERT_TRUE(run_until([&] { return finished == 2; }));
+    EXPECT_FALSE(fs::exists(root_ / sandbox->id()));
+}
+
+TEST_F(LocalBackendTest, PauseFreezesOutputAndResumeRestartsIt) {
+    LocalSandboxBackend backend(io_.get_executor(),
+                                options({"/bin/sh", "-c", "while :; do echo tick; sleep 0.05; done"}));
+    auto sandbox = create(backend);
+    auto reader = start_reader(sandbox);
+    EXPECT_EQ(next_line(*reader), "tick");
+    EXPECT_EQ(next_line(*reader), "tick");
+
+    ASSERT_TRUE(sandbox->pause());
+    EXPECT_EQ(sandbox->status(), SandboxStatus::suspended);
+    EXPECT_TRUE(sandbox->pause()) << "pause is idempotent";
+    int buffered = 0;  // written before the stop took effect
+    while (next(*reader, drain_timeout) && buffered < max_buffered_ticks) ++buffered;
+    EXPECT_LT(buffered, max_buffered_ticks);
+    EXPECT_FALSE(next(*reader, quiet_period)) << "output while suspended";
+
+    ASSERT_TRUE(sandbox->resume());
+    EXPECT_EQ(sandbox->status(), SandboxStatus::running);
+    EXPECT_EQ(next_line(*reader), "tick");
+}
+
+TEST_F(LocalBackendTest, StopKillsAPausedSandbox) {
+    LocalSandboxBackend backend(io_.get_executor(), options({"/bin/cat"}));
+    auto sandbox = create(backend);
+    ASSERT_TRUE(sandbox->pause());
+    run(sandbox->stop());
+    EXPECT_EQ(sandbox->status(), SandboxStatus::gone);
+}
+
+TEST_F(LocalBackendTest, ProcessExitingByItselfIsStoppedAndItsOutputIsKept) {
+    LocalSandboxBackend backend(io_.get_executor(), options({"/bin/sh", "-c", "echo bye"}));
+    auto sandbox = create(backend);
+    auto reader = start_reader(sandbox);
+    EXPECT_EQ(next_line(*reader), "bye");
+    auto eof = next(*reader);
+    ASSERT_TRUE(eof);
+    EXPECT_EQ(eof->error(), errc::sandbox_eof);
+    ASSERT_TRUE(run_until([&] { return sandbox->status() == SandboxStatus::stopped; }));
+    EXPECT_EQ(sandbox->pause().error(), errc::sandbox_gone);
+    run(sandbox->stop());
+    EXPECT_EQ(sandbox->status(), SandboxStatus::gone);
+}
+
+TEST_F(LocalBackendTest, WriteAfterTheProcessIsGoneFailsWithSandboxGone) {
+    LocalSandboxBackend backend(io_.get_executor(), options({"/bin/true"}));
+    auto sandbox = create(backend);
+    ASSERT_TRUE(run_until([&] { return sandbox->status() == SandboxStatus::stopped; }));
+    EXPECT_EQ(run(sandbox->write_line("anyone there?")).error(), errc::sandbox_gone);
+}
+
+TEST_F(LocalBackendTest, WriteToAProcessThatClosedStdinFailsWithSandboxGone) {
+    // Closes its stdin, then stays alive: the write meets a pipe without reader.
+    LocalSandboxBackend backend(io_.get_executor(),
+                                options({"/bin/sh", "-c", "exec 0<&-; echo closed; sleep 1000"}));
+    auto sandbox = create(backend);
+    auto reader = start_reader(sandbox);
+    EXPECT_EQ(next_line(*reader), "closed");
+    EXPECT_EQ(run(sandbox->write_line("ping")).error(), errc::sandbox_gone);
+}
+
+TEST_F(LocalBackendTest, ReadAtEofGivesSandboxEof) {
+    LocalSandboxBackend backend(io_.get_executor(), options({"/bin/true"}));
+    auto sandbox = create(backend);
+    EXPECT_EQ(run(sandbox->read_line()).error(), errc::sandbox_eof);
+    EXPECT_EQ(run(sandbox->read_line()).error(), errc::sandbox_eof);
+}
+
+TEST_F(LocalBackendTest, ByteIoPingRoundTripsThroughCat) {
+    LocalSandboxBackend backend(io_.get_executor(), options({"/bin/cat"}));
+    auto sandbox = create(backend);
+    auto reader = start_reader(sandbox);
+    for (const std::string line : {"byte-io-ping", "", R"({"type":"user","text":"h\u00e9llo ✓ \t tab"})"}) {
+        write(*sandbox, line);
+        EXPECT_EQ(next_line(*reader), line);
+    }
+}
+
+TEST_F(LocalBackendTest, LongLinesAreSplitNeverDropped) {
+    constexpr std::size_t max_line = 16;
+    auto opts = options({"/bin/cat"});
+    opts.max_line_bytes = max_line;
+    LocalSandboxBackend backend(io_.get_executor(), std::move(opts));
+    auto sandbox = create(backend);
+    auto reader = start_reader(sandbox);
+
+    const std::string long_line = "0123456789abcdefghijklmnopqrstuvwxyzABCD";  // 40 bytes
+    write(*sandbox, long_line);
+    EXPECT_EQ(next_line(*reader), long_line.substr(0, 16));
+    EXPECT_EQ(next_line(*reader), long_line.substr(16, 16));
+    EXPECT_EQ(next_line(*reader), long_line.substr(32));
+
+    const std::string exact(max_line, 'x');
+    write(*sandbox, exact);
+    EXPECT_EQ(next_line(*reader), exact);
+
+    const std::string accented = std::string(15, 'y') + "\xc3\xa9" + "z";  // é would straddle the cut
+    write(*sandbox, accented);
+    EXPECT_EQ(next_line(*reader), std::string(15, 'y'));
+    EXPECT_EQ(next_line(*reader), "\xc3\xa9z");
+}
+
+TEST_F(LocalBackendTest, BadCommandFailsAndLeavesNoProcessAndNoWorkspace) {
+    for (const char* command : {"/definitely-not-a-centaur-command", "definitely-not-a-centaur-command"}) {
+        LocalSandboxBackend backend(io_.get_executor(), options({command}));
+        auto created = run(backend.create(SandboxSpec{"cli:test", "codex", {}}));
+        ASSERT_FALSE(created) << command;
+        EXPECT_EQ(created.error(), errc::sandbox_failed);
+        EXPECT_TRUE(!fs::exists(root_) || fs::is_empty(root_)) << command;
+        errno = 0;
+        EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1) << "a child is left: " << command;
+        EXPECT_EQ(errno, ECHILD);
+    }
+}
+
+TEST_F(LocalBackendTest, StopKillsGrandchildren) {
+    LocalSandboxBackend backend(io_.get_executor(),
+                                options({"/bin/sh", "-c", "echo $$; sleep 1000 & sleep 1000"}));
+    auto sandbox = create(backend);
+    auto reader = start_reader(sandbox);
+    const pid_t group = std::stoi(next_line(*reader));
+    ASSERT_TRUE(wait_for([&] { return live_group_members(group) >= 2; }, test_timeout));
+    run(sandbox->stop());
+    EXPECT_TRUE(wait_for([&] { return live_group_members(group) == 0; }, test_timeout))
+        << live_group_members(group) << " processes survived";
+}
+
+TEST_F(LocalBackendTest, WorkloadGetsACleanEnvironmentFromBaseSpecAndHarness) {
+    auto opts = options({"env"});  // found through the sandbox's PATH
+    opts.base_env["SHARED"] = "from-base";
+    opts.base_env["BASE_ONLY"] = "1";
+    LocalSandboxBackend backend(io_.get_executor(), std::move(opts));
+    auto sandbox =
+        create(backend, SandboxSpec{"cli:0123", "claude", {{"SHARED", "from-spec"}, {"EXTRA", "2"}}});
+    auto reader = start_reader(sandbox);
+    std::set<std::string> env;
+    for (;;) {
+        auto line = next(*reader);
+        ASSERT_TRUE(line);
+        if (!*line) break;
+        env.insert(**line);
+    }
+    EXPECT_EQ(env, (std::set<std::string>{"PATH=/usr/bin:/bin", "SHARED=from-spec", "BASE_ONLY=1", "EXTRA=2",
+                                          "CENTAUR_HARNESS_TYPE=claude", "CENTAUR_THREAD_KEY=cli:0123"}));
+}
+
+TEST_F(LocalBackendTest, WorkloadRunsInItsWorkspaceWithStderrLogged) {
+    LocalSandboxBackend backend(io_.get_executor(),
+                                options({"/bin/sh", "-c", "pwd -P; echo oops >&2; echo done"}));
+    auto sandbox = create(backend);
+    auto reader = start_reader(sandbox);
+    EXPECT_EQ(next_line(*reader), fs::canonical(root_ / sandbox->id()).string());
+    EXPECT_EQ(next_line(*reader), "done");
+    std::ifstream log(root_ / sandbox->id() / ".stderr.log");
+    std::string logged;
+    std::getline(log, logged);
+    EXPECT_EQ(logged, "oops");
+}
+
+TEST_F(LocalBackendTest, RunsTheMockAgentWithTheSpecsHarness) {
+    auto opts = options({(bin_dir() / "centaur-mock-agent").string()});
+    opts.base_env["CENTAUR_MOCK_DELAY_MS"] = "1";
+    LocalSandboxBackend backend(io_.get_executor(), std::move(opts));
+    auto sandbox = create(backend, SandboxSpec{"cli:mock", "claude", {}});
+    auto reader = start_reader(sandbox);
+    write(*sandbox, R"({"type":"user","model":"gpt-x"})");
+    std::vector<std::string> lines;
+    while (lines.size() < 6) lines.push_back(next_line(*reader));
+    EXPECT_EQ(
+        lines[4],
+        R"({"type":"item.agentMessage.delta","turnId":"mock-turn-1","delta":"PONG model=gpt-x harness=claude"})");
+    EXPECT_THAT(lines[5], ::testing::HasSubstr(R"("status":"completed")"));
+}
+
+}  // namespace

@@ -1,0 +1,242 @@
+#include "local_sandbox.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+#include <utility>
+
+namespace asio = boost::asio;
+
+namespace centaur::sandbox {
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t max_utf8_continuation_bytes = 3;
+constexpr unsigned char utf8_continuation_mask = 0xC0;
+constexpr unsigned char utf8_continuation_bits = 0x80;
+constexpr std::streamoff stderr_tail_bytes = 2048;
+
+bool is_continuation_byte(char c) {
+    return (static_cast<unsigned char>(c) & utf8_continuation_mask) == utf8_continuation_bits;
+}
+
+std::string describe_wait_status(int status) {
+    if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
+    return "wait status " + std::to_string(status);
+}
+
+std::string read_tail(const std::filesystem::path& file, std::streamoff max_bytes) {
+    std::ifstream in(file, std::ios::binary | std::ios::ate);
+    if (!in) return {};
+    const std::streamoff size = in.tellg();
+    const std::streamoff start = std::max<std::streamoff>(0, size - max_bytes);
+    in.seekg(start);
+    std::string tail(static_cast<std::size_t>(size - start), '\0');
+    in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
+    return tail;
+}
+
+}  // namespace
+
+std::shared_ptr<LocalSandbox> LocalSandbox::adopt(asio::any_io_executor executor, std::string id,
+                                                  std::filesystem::path workspace, ChildProcess child,
+                                                  std::size_t max_line_bytes) {
+    auto sandbox = std::make_shared<LocalSandbox>(std::move(executor), std::move(id), std::move(workspace),
+                                                  std::move(child), max_line_bytes);
+    // Armed before the io_context can poll: the reactor is edge-triggered and a wait is not speculative, so
+    // an exit reported while no wait is queued would be lost.
+    sandbox->watch_exit();
+    return sandbox;
+}
+
+LocalSandbox::LocalSandbox(asio::any_io_executor executor, std::string id, std::filesystem::path workspace,
+                           ChildProcess child, std::size_t max_line_bytes)
+    : id_(std::move(id)),
+      workspace_(std::move(workspace)),
+      pid_(child.pid),
+      max_line_bytes_(max_line_bytes),
+      stdin_(executor, child.stdin_fd.release()),
+      stdout_(executor, child.stdout_fd.release()),
+      pidfd_(executor, child.pidfd.release()),
+      reaped_event_(executor, asio::steady_timer::time_point::max()),
+      stopped_event_(executor, asio::steady_timer::time_point::max()) {
+    CENTAUR_ASSERT(max_line_bytes_ > 0, "max_line_bytes must be positive");
+}
+
+LocalSandbox::~LocalSandbox() {
+    if (!reaped_) {
+        ::kill(-pid_, SIGKILL);
+        int status = 0;
+        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
+    if (stop_state_ != StopState::stopped) remove_workspace();
+}
+
+void LocalSandbox::mark_running() {
+    if (status_ == SandboxStatus::created) status_ = SandboxStatus::running;
+}
+
+asio::awaitable<result<void>> LocalSandbox::write_line(std::string line) {
+    auto self = shared_from_this();
+    CENTAUR_ASSERT(!writing_, "at most one write_line may be outstanding");
+    if (stop_state_ != StopState::not_stopped || reaped_) co_return errc::sandbox_gone;
+    line.push_back('\n');
+    writing_ = true;
+    auto [ec, written] = co_await asio::async_write(stdin_, asio::buffer(line), use_tuple);
+    writing_ = false;
+    if (!ec) co_return result<void>{};
+    if (stop_state_ != StopState::not_stopped || ec == asio::error::broken_pipe ||
+        ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor)
+        co_return errc::sandbox_gone;
+    spdlog::warn("sandbox {}: writing stdin failed after {} bytes: {}", id_, written, ec.message());
+    co_return errc::sandbox_failed;
+}
+
+asio::awaitable<result<std::string>> LocalSandbox::read_line() {
+    auto self = shared_from_this();
+    CENTAUR_ASSERT(!reading_, "at most one read_line may be outstanding");
+    if (stop_state_ != StopState::not_stopped) co_return errc::sandbox_gone;
+    if (stdout_eof_) co_return errc::sandbox_eof;
+    reading_ = true;
+    // One byte over the limit leaves room for the '\n' of a line of exactly max_line_bytes_.
+    auto [ec, length] = co_await asio::async_read_until(
+        stdout_, asio::dynamic_buffer(read_buffer_, max_line_bytes_ + 1), '\n', use_tuple);
+    reading_ = false;
+    if (!ec) {
+        std::string line = read_buffer_.substr(0, length - 1);
+        read_buffer_.erase(0, length);
+        co_return line;
+    }
+    if (ec == asio::error::not_found) co_return take_chunk();
+    if (stop_state_ != StopState::not_stopped || ec == asio::error::operation_aborted)
+        co_return errc::sandbox_gone;
+    if (ec != asio::error::eof) spdlog::warn("sandbox {}: reading stdout failed: {}", id_, ec.message());
+    if (!read_buffer_.empty()) co_return std::exchange(read_buffer_, std::string{});  // last line, no '\n'
+    stdout_eof_ = true;
+    co_return errc::sandbox_eof;
+}
+
+std::string LocalSandbox::take_chunk() {
+    std::size_t cut = std::min(max_line_bytes_, read_buffer_.size());
+    // Prefer not to split a UTF-8 sequence: back up to its lead byte if it starts within the last 3 bytes.
+    std::size_t lead = cut;
+    for (std::size_t steps = 0; steps < max_utf8_continuation_bytes && lead > 0 &&
+                                lead < read_buffer_.size() && is_continuation_byte(read_buffer_[lead]);
+         ++steps)
+        --lead;
+    if (lead > 0 && lead < read_buffer_.size() && !is_continuation_byte(read_buffer_[lead])) cut = lead;
+    std::string chunk = read_buffer_.substr(0, cut);
+    read_buffer_.erase(0, cut);
+    return chunk;
+}
+
+result<void> LocalSandbox::pause() {
+    if (status_ == SandboxStatus::suspended) return {};
+    if (status_ != SandboxStatus::running) return errc::sandbox_gone;
+    if (::kill(-pid_, SIGSTOP) != 0) return errno == ESRCH ? errc::sandbox_gone : errc::sandbox_failed;
+    status_ = SandboxStatus::suspended;
+    return {};
+}
+
+result<void> LocalSandbox::resume() {
+    if (status_ == SandboxStatus::running) return {};
+    if (status_ != SandboxStatus::suspended) return errc::sandbox_gone;
+    if (::kill(-pid_, SIGCONT) != 0) return errno == ESRCH ? errc::sandbox_gone : errc::sandbox_failed;
+    status_ = SandboxStatus::running;
+    return {};
+}
+
+asio::awaitable<void> LocalSandbox::stop() {
+    auto self = shared_from_this();
+    if (stop_state_ == StopState::stopped) co_return;
+    if (stop_state_ == StopState::stopping) {
+        co_await stopped_event_.async_wait(use_tuple);
+        co_return;
+    }
+    stop_state_ = StopState::stopping;
+    status_ = SandboxStatus::gone;
+    boost::system::error_code ignored;
+    stdin_.close(ignored);
+    if (!reaped_) {
+        // Not reaped yet, so the group id can't have been reused. SIGKILL also ends stopped (paused)
+        // processes.
+        ::kill(-pid_, SIGKILL);
+        while (!try_reap()) co_await reaped_event_.async_wait(use_tuple);
+    }
+    stdout_.close(ignored);
+    pidfd_.close(ignored);
+    remove_workspace();
+    stop_state_ = StopState::stopped;
+    stopped_event_.cancel();
+    spdlog::info("sandbox {} stopped", id_);
+}
+
+void LocalSandbox::watch_exit() {
+    pidfd_.async_wait(asio::posix::descriptor_base::wait_read,
+                      [weak = weak_from_this()](const boost::system::error_code& ec) {
+                          if (ec) return;
+                          if (auto self = weak.lock()) self->on_pidfd_readable();
+                      });
+}
+
+void LocalSandbox::on_pidfd_readable() {
+    if (reaped_) return;
+    siginfo_t info{};
+    const int rc = ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
+    if (rc == 0 && info.si_pid == 0) {
+        watch_exit();  // not exited after all
+        return;
+    }
+    // The leader is a zombie, so its pid (the group id) is still reserved: the tree dies with its leader.
+    if (rc == 0) ::kill(-pid_, SIGKILL);
+    if (!try_reap()) {
+        watch_exit();
+        return;
+    }
+    const bool was_live = status_ == SandboxStatus::running || status_ == SandboxStatus::suspended;
+    if (status_ != SandboxStatus::gone) status_ = SandboxStatus::stopped;
+    if (was_live) log_self_exit();
+}
+
+bool LocalSandbox::try_reap() {
+    if (reaped_) return true;
+    int status = 0;
+    const pid_t reaped = ::waitpid(pid_, &status, WNOHANG);
+    if (reaped == 0) return false;
+    if (reaped == pid_)
+        wait_status_ = status;  // otherwise ECHILD: SIGCHLD is ignored and the kernel reaped it
+    reaped_ = true;
+    reaped_event_.cancel();
+    return true;
+}
+
+void LocalSandbox::remove_workspace() noexcept {
+    std::error_code ec;
+    std::filesystem::remove_all(workspace_, ec);
+    if (ec)
+        spdlog::warn("sandbox {}: removing workspace {} failed: {}", id_, workspace_.string(), ec.message());
+}
+
+void LocalSandbox::log_self_exit() const {
+    const std::string how = wait_status_ ? describe_wait_status(*wait_status_) : "status unknown";
+    const bool clean = wait_status_ && WIFEXITED(*wait_status_) && WEXITSTATUS(*wait_status_) == 0;
+    if (clean) {
+        spdlog::info("sandbox {}: workload exited ({})", id_, how);
+        return;
+    }
+    spdlog::warn("sandbox {}: workload exited ({}); stderr tail: {}", id_, how,
+                 read_tail(workspace_ / stderr_log_name, stderr_tail_bytes));
+}
+
+}  // namespace centaur::sandbox

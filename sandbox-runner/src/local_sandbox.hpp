@@ -1,0 +1,91 @@
+#pragma once
+// One local sandbox: a child process group with piped stdin/stdout, watched through its pidfd.
+
+#include "process_spawn.hpp"
+
+#include <centaur/core/sandbox.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace centaur::sandbox {
+
+/// The workload's stderr log, inside its workspace.
+inline constexpr char stderr_log_name[] = ".stderr.log";
+
+/// Owns the process group led by `child.pid`, its pipes, its pidfd and its workspace directory.
+/// Created by LocalSandboxBackend, shared with the processor. Every call comes from the io_context thread of
+/// `executor`; operations keep the object alive while they run.
+///
+/// Status: created -> running (`mark_running`, once exec succeeded) <-> suspended (pause/resume);
+/// -> stopped when the leader exits by itself (the rest of its group is killed at that moment, stdout can
+/// still be drained to EOF); -> gone once stop() starts. The leader is reaped as soon as its pidfd turns
+/// readable.
+class LocalSandbox final : public Sandbox, public std::enable_shared_from_this<LocalSandbox> {
+public:
+    /// Takes ownership of `child` and `workspace` and starts watching for the child's exit.
+    static std::shared_ptr<LocalSandbox> adopt(boost::asio::any_io_executor executor, std::string id,
+                                               std::filesystem::path workspace, ChildProcess child,
+                                               std::size_t max_line_bytes);
+
+    LocalSandbox(boost::asio::any_io_executor executor, std::string id, std::filesystem::path workspace,
+                 ChildProcess child, std::size_t max_line_bytes);
+    /// Last resort when stop() was never awaited: SIGKILL the group and reap synchronously.
+    ~LocalSandbox() override;
+    LocalSandbox(const LocalSandbox&) = delete;
+    LocalSandbox& operator=(const LocalSandbox&) = delete;
+
+    const std::string& id() const override { return id_; }
+    SandboxStatus status() const override { return status_; }
+    boost::asio::awaitable<result<void>> write_line(std::string line) override;
+    boost::asio::awaitable<result<std::string>> read_line() override;
+    result<void> pause() override;
+    result<void> resume() override;
+    boost::asio::awaitable<void> stop() override;
+
+    /// created -> running; called by the backend once exec succeeded. No effect in any other status.
+    void mark_running();
+    pid_t pid() const { return pid_; }
+    /// The leader's wait status once reaped by exit detection or stop.
+    std::optional<int> wait_status() const { return wait_status_; }
+
+private:
+    enum class StopState { not_stopped, stopping, stopped };
+
+    void watch_exit();
+    void on_pidfd_readable();
+    /// Reaps the leader if it has exited; true once reaped (or already reaped).
+    bool try_reap();
+    std::string take_chunk();
+    void remove_workspace() noexcept;
+    void log_self_exit() const;
+
+    const std::string id_;
+    const std::filesystem::path workspace_;
+    const pid_t pid_;
+    const std::size_t max_line_bytes_;
+    boost::asio::posix::stream_descriptor stdin_;
+    boost::asio::posix::stream_descriptor stdout_;
+    boost::asio::posix::stream_descriptor pidfd_;
+    /// Never expires; cancelled when the leader is reaped (stop waits on it).
+    boost::asio::steady_timer reaped_event_;
+    /// Never expires; cancelled when stop() finished (concurrent stop calls wait on it).
+    boost::asio::steady_timer stopped_event_;
+    std::string read_buffer_;
+    SandboxStatus status_ = SandboxStatus::created;
+    StopState stop_state_ = StopState::not_stopped;
+    bool reaped_ = false;
+    bool reading_ = false;
+    bool writing_ = false;
+    bool stdout_eof_ = false;
+    std::optional<int> wait_status_;
+};
+
+}  // namespace centaur::sandbox
