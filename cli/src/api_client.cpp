@@ -1,0 +1,151 @@
+#include "api_client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+#include <array>
+#include <cctype>
+
+namespace centaur::cli {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using asio::use_awaitable;
+
+std::string url_encode_component(std::string_view text) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text) {
+        const bool keep = std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '!' || c == '~' ||
+                          c == '*' || c == '\'' || c == '(' || c == ')';
+        if (keep) {
+            out.push_back(static_cast<char>(c));
+        } else {
+            out.push_back('%');
+            out.push_back(kHex[c >> 4]);
+            out.push_back(kHex[c & 15]);
+        }
+    }
+    return out;
+}
+
+ApiClient::ApiClient(std::string base_url, std::string token) : token_(std::move(token)) {
+    std::string_view rest(base_url);
+    rest.remove_prefix(std::string_view("http://").size());
+    auto slash = rest.find('/');
+    std::string_view authority = rest.substr(0, slash);
+    if (slash != std::string_view::npos) prefix_ = std::string(rest.substr(slash));
+    if (!authority.empty() && authority.front() == '[') {  // [v6]:port
+        auto close = authority.find(']');
+        host_ = std::string(authority.substr(1, close - 1));
+        auto after = authority.substr(close + 1);
+        port_ = after.size() > 1 && after.front() == ':' ? std::string(after.substr(1)) : "80";
+    } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+        host_ = std::string(authority.substr(0, colon));
+        port_ = std::string(authority.substr(colon + 1));
+    } else {
+        host_ = std::string(authority);
+        port_ = "80";
+    }
+}
+
+namespace {
+
+struct Connection {
+    beast::tcp_stream stream;
+    beast::flat_buffer buffer;
+};
+
+asio::awaitable<void> connect(beast::tcp_stream& stream, const std::string& host, const std::string& port,
+                              std::chrono::milliseconds timeout) {
+    asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
+    auto endpoints = co_await resolver.async_resolve(host, port, use_awaitable);
+    stream.expires_after(timeout);
+    co_await stream.async_connect(endpoints, use_awaitable);
+}
+
+}  // namespace
+
+asio::awaitable<json::value> ApiClient::post(std::string path, json::value body) {
+    beast::tcp_stream stream(co_await asio::this_coro::executor);
+    co_await connect(stream, host_, port_, request_timeout);
+
+    http::request<http::string_body> req{http::verb::post, prefix_ + path, 11};
+    req.set(http::field::host, host_ + ":" + port_);
+    req.set(http::field::content_type, "application/json");
+    req.set(http::field::accept, "application/json");
+    req.set(http::field::user_agent, "centaur-session-cli");
+    if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
+    req.body() = json::serialize(body);
+    req.prepare_payload();
+    stream.expires_after(request_timeout);
+    co_await http::async_write(stream, req, use_awaitable);
+
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    co_await http::async_read(stream, buffer, parser, use_awaitable);
+    auto& res = parser.get();
+    beast::error_code ignored;
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    const int status = res.result_int();
+    if (status < 200 || status > 299) throw HttpError(status, res.body());
+    json::error_code ec;
+    auto parsed = json::parse(res.body(), ec);
+    if (ec) throw std::runtime_error("invalid JSON from " + path + ": " + ec.message());
+    co_return parsed;
+}
+
+asio::awaitable<void> ApiClient::stream(std::string path, std::optional<std::string> last_event_id,
+                                        std::function<bool(std::string_view)> on_bytes) {
+    beast::tcp_stream stream(co_await asio::this_coro::executor);
+    co_await connect(stream, host_, port_, request_timeout);
+
+    http::request<http::empty_body> req{http::verb::get, prefix_ + path, 11};
+    req.set(http::field::host, host_ + ":" + port_);
+    req.set(http::field::accept, "text/event-stream");
+    req.set(http::field::cache_control, "no-cache");
+    req.set(http::field::user_agent, "centaur-session-cli");
+    if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
+    if (last_event_id) req.set("Last-Event-ID", *last_event_id);
+    stream.expires_after(request_timeout);
+    co_await http::async_write(stream, req, use_awaitable);
+
+    beast::flat_buffer buffer;
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(boost::none);
+    co_await http::async_read_header(stream, buffer, parser, use_awaitable);
+    const int status = parser.get().result_int();
+    std::array<char, 16384> chunk;
+    if (status != 200) {
+        std::string body;
+        while (!parser.is_done() && body.size() < 65536) {
+            parser.get().body().data = chunk.data();
+            parser.get().body().size = chunk.size();
+            auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, asio::as_tuple(use_awaitable));
+            (void)n;
+            if (ec && ec != http::error::need_buffer) break;
+            body.append(chunk.data(), chunk.size() - parser.get().body().size);
+        }
+        throw HttpError(status, body);
+    }
+    while (!parser.is_done()) {
+        parser.get().body().data = chunk.data();
+        parser.get().body().size = chunk.size();
+        stream.expires_after(stream_idle_timeout);
+        auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, asio::as_tuple(use_awaitable));
+        (void)n;
+        if (ec == http::error::end_of_stream || ec == asio::error::eof) co_return;
+        if (ec && ec != http::error::need_buffer) throw beast::system_error(ec);
+        const std::size_t got = chunk.size() - parser.get().body().size;
+        if (got > 0 && !on_bytes(std::string_view(chunk.data(), got))) co_return;
+    }
+}
+
+}  // namespace centaur::cli

@@ -1,0 +1,306 @@
+// centaur-session-cli: drives one thread from a terminal (see README.md for flags and output format).
+#include "api_client.hpp"
+#include "options.hpp"
+#include "sse_parser.hpp"
+#include "stdin_commands.hpp"
+
+#include <centaur/schemas/ids.hpp>
+#include <centaur/schemas/thread_key.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace centaur::cli;
+
+constexpr const char* kSource = "centaur-session-cli";
+
+/// Everything the stream (main thread) and the stdin reader share. All members under `mu`, which also
+/// serialises stdout so an exit from either thread never cuts a line in half.
+struct Shared {
+    std::mutex mu;
+    std::set<std::string> our_executions;
+    std::set<std::string> terminal_seen;
+    int pending_commands = 0;
+
+    /// Flushes stdout and ends the process now; callable from any thread (the stdin reader may be blocked
+    /// in a read that cannot be cancelled).
+    [[noreturn]] void exit_process(int code) {
+        std::lock_guard lock(mu);
+        std::fflush(stdout);
+        std::fflush(stderr);
+        std::_Exit(code);
+    }
+};
+
+bool is_terminal(std::string_view type) {
+    return type == "session.execution_completed" || type == "session.execution_failed" ||
+           type == "session.execution_cancelled";
+}
+
+std::string thread_path(const std::string& key) { return "/api/session/" + url_encode_component(key); }
+
+class Cli {
+public:
+    Cli(Options options, std::string key) : o_(std::move(options)), key_(std::move(key)), api_(o_.api_url, o_.api_token) {}
+
+    asio::awaitable<void> append(ApiClient& api, const std::string& text) {
+        co_await api.post(thread_path(key_) + "/messages", append_body(text));
+    }
+
+    asio::awaitable<void> execute(ApiClient& api, const std::vector<std::string>& lines) {
+        auto answer = co_await api.post(thread_path(key_) + "/execute", execute_body(lines));
+        const auto* id = answer.is_object() ? answer.as_object().if_contains("execution_id") : nullptr;
+        if (!id || !id->is_string()) throw std::runtime_error("execute answer has no execution_id: " + json::serialize(answer));
+        std::lock_guard lock(shared_.mu);
+        const std::string exe(id->as_string());
+        our_executions_ready(exe);
+    }
+
+    /// Creates the session and sends the command-line turn (non-attach mode).
+    asio::awaitable<void> start_turn() {
+        co_await api_.post(thread_path(key_), create_body());
+        if (o_.message || !o_.input_lines.empty() || !o_.stdin_events) {
+            const std::string text = o_.message.value_or(kDefaultPrompt);
+            co_await append(api_, text);
+            std::vector<std::string> lines = o_.input_lines;
+            if (lines.empty()) lines.push_back(user_input_line(text));
+            co_await execute(api_, lines);
+        }
+    }
+
+    /// Streams the thread until an exit condition matches; reconnects a dropped stream with Last-Event-ID
+    /// for up to reconnect_timeout_ms. Returns the exit code.
+    asio::awaitable<int> stream() {
+        SseParser parser([this](const SseEvent& e) { on_event(e); });
+        std::string path = thread_path(key_) + "/events";
+        if (o_.after_event_id > 0) path += "?after_event_id=" + std::to_string(o_.after_event_id);
+        auto give_up_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(o_.reconnect_timeout_ms);
+        std::chrono::milliseconds backoff{100};
+        for (;;) {
+            std::string failure;
+            try {
+                co_await api_.stream(path, last_id_, [&](std::string_view bytes) {
+                    give_up_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(o_.reconnect_timeout_ms);
+                    backoff = std::chrono::milliseconds(100);
+                    parser.feed(bytes);
+                    return !exit_code_;
+                });
+                if (exit_code_) co_return *exit_code_;
+                failure = "the server closed the event stream";
+            } catch (const HttpError& e) {
+                if (e.status() < 500) throw;
+                failure = e.what();
+            } catch (const std::exception& e) {
+                failure = e.what();
+            }
+            if (std::chrono::steady_clock::now() >= give_up_at)
+                throw std::runtime_error("event stream lost: " + failure);
+            std::cerr << "centaur-session-cli: " << failure << "; reconnecting"
+                      << (last_id_ ? " after event " + *last_id_ : std::string()) << "\n";
+            parser = SseParser([this](const SseEvent& e) { on_event(e); });
+            asio::steady_timer timer(co_await asio::this_coro::executor, backoff);
+            co_await timer.async_wait(asio::use_awaitable);
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+        }
+    }
+
+    /// The stdin-events reader; runs on its own thread with its own io_context per command.
+    void read_stdin() {
+        ApiClient api(o_.api_url, o_.api_token);
+        std::string line;
+        while (std::getline(std::cin, line)) {
+            auto command = parse_stdin_command(line);
+            if (std::holds_alternative<Skip>(command)) continue;
+            if (std::holds_alternative<Quit>(command)) return;
+            if (auto* u = std::get_if<Unknown>(&command)) fail("unknown stdin command: " + u->command);
+            if (auto* bad = std::get_if<Invalid>(&command)) fail(bad->error);
+            {
+                std::lock_guard lock(shared_.mu);
+                ++shared_.pending_commands;
+            }
+            run_sync([&]() -> asio::awaitable<void> {
+                if (auto* m = std::get_if<SendMessage>(&command)) {
+                    co_await append(api, m->text);
+                    std::vector<std::string> lines;
+                    lines.push_back(user_input_line(m->text));
+                    co_await execute(api, lines);
+                } else {
+                    co_await execute(api, std::get<ExecuteLines>(command).lines);
+                }
+            });
+            std::lock_guard lock(shared_.mu);
+            --shared_.pending_commands;
+        }
+    }
+
+    Shared& shared() { return shared_; }
+
+private:
+    // Request bodies are built outside coroutines (GCC 12 rejects braced JSON initialisers in them).
+    json::value create_body() const {
+        return json::object{{"harness_type", o_.harness_type}, {"metadata", json::object{{"source", kSource}}}};
+    }
+
+    static json::value append_body(const std::string& text) {
+        json::object part{{"type", "text"}, {"text", text}};
+        json::object message{{"role", "user"},
+                             {"parts", json::array{std::move(part)}},
+                             {"metadata", json::object{{"source", kSource}}}};
+        return json::object{{"messages", json::array{std::move(message)}}};
+    }
+
+    json::value execute_body(const std::vector<std::string>& lines) const {
+        json::array input;
+        for (const auto& l : lines) input.emplace_back(l);
+        return json::object{{"idempotency_key", "cli-" + centaur::EventUuid::random().hex()},
+                            {"metadata", json::object{{"source", kSource}}},
+                            {"input_lines", std::move(input)},
+                            {"idle_timeout_ms", o_.idle_timeout_ms},
+                            {"max_duration_ms", o_.max_duration_ms}};
+    }
+
+    [[noreturn]] void fail(const std::string& message) {
+        {
+            std::lock_guard lock(shared_.mu);
+            std::fflush(stdout);
+            std::cerr << "Error: " << message << "\n";
+        }
+        shared_.exit_process(1);
+    }
+
+    template <class F>
+    void run_sync(F make) {
+        asio::io_context io;
+        std::exception_ptr error;
+        asio::co_spawn(io, make(), [&](std::exception_ptr e) { error = e; });
+        io.run();
+        if (!error) return;
+        try {
+            std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+            fail(e.what());
+        }
+    }
+
+    /// Called with shared_.mu held once execute answered.
+    void our_executions_ready(const std::string& exe) {
+        shared_.our_executions.insert(exe);
+        if (o_.exit_on_terminal && shared_.terminal_seen.contains(exe)) {
+            std::fflush(stdout);
+            std::_Exit(0);
+        }
+    }
+
+    void print(const std::string& line) {
+        std::lock_guard lock(shared_.mu);
+        std::fwrite(line.data(), 1, line.size(), stdout);
+        std::fputc('\n', stdout);
+        std::fflush(stdout);
+    }
+
+    void on_event(const SseEvent& e) {
+        if (exit_code_) return;
+        if (e.id) last_id_ = e.id;
+        if (e.event == "session.output.line") {
+            print(e.id.value_or("unknown") + "\t" + e.data);
+            if (o_.exit_on_output_type) {
+                json::error_code ec;
+                auto line = json::parse(e.data, ec);
+                const auto* type = !ec && line.is_object() ? line.as_object().if_contains("type") : nullptr;
+                if (type && type->is_string() && type->as_string() == *o_.exit_on_output_type) exit_code_ = 0;
+            }
+            return;
+        }
+        json::error_code ec;
+        auto data = json::parse(e.data, ec);
+        if (ec) data = json::string(e.data);
+        if (o_.all_events) {
+            print(json::serialize(json::object{{"sse_event", e.event},
+                                               {"id", e.id ? json::value(*e.id) : json::value(nullptr)},
+                                               {"data", data}}));
+        }
+        if (o_.exit_on_terminal && is_terminal(e.event)) {
+            if (o_.attach) {
+                exit_code_ = 0;
+                return;
+            }
+            const auto* exe = data.is_object() ? data.as_object().if_contains("execution_id") : nullptr;
+            if (!exe || !exe->is_string()) return;
+            std::lock_guard lock(shared_.mu);
+            const std::string id(exe->as_string());
+            if (shared_.our_executions.contains(id)) exit_code_ = 0;
+            else shared_.terminal_seen.insert(id);
+        }
+    }
+
+    Options o_;
+    std::string key_;
+    ApiClient api_;
+    Shared shared_;
+    std::optional<std::string> last_id_;
+    std::optional<int> exit_code_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto parsed = parse_options(args, [](const char* name) -> std::optional<std::string> {
+        const char* v = std::getenv(name);
+        return v ? std::optional<std::string>(v) : std::nullopt;
+    });
+    if (std::holds_alternative<ShowHelp>(parsed)) {
+        std::cout << help_text();
+        return 0;
+    }
+    if (auto* error = std::get_if<std::string>(&parsed)) {
+        std::cerr << "Error: " << *error << "\n\n" << "For more information, try '--help'.\n";
+        return 2;
+    }
+    auto options = std::get<Options>(std::move(parsed));
+    std::string key;
+    if (options.thread_key) {
+        key = *options.thread_key;
+    } else {
+        key = centaur::ThreadKey::new_cli_key().str();
+        std::cerr << "thread_key=" << key << std::endl;
+    }
+
+    Cli cli(options, key);
+    asio::io_context io;
+    int code = 1;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<int> {
+            if (!options.attach) co_await cli.start_turn();
+            if (options.stdin_events) std::thread([&cli] { cli.read_stdin(); }).detach();
+            co_return co_await cli.stream();
+        },
+        [&](std::exception_ptr e, int result) {
+            code = result;
+            if (!e) return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                std::lock_guard lock(cli.shared().mu);
+                std::fflush(stdout);
+                std::cerr << "Error: " << ex.what() << "\n";
+                code = 1;
+            }
+        });
+    io.run();
+    cli.shared().exit_process(code);
+}
