@@ -1,0 +1,267 @@
+// centaur-api-server: the only place that picks adapters and wires the roles (api, processor, projector) of
+// one process. Start-up: serve /healthz at once; connect Postgres, migrate, start the log, projector and
+// processor on a start-up thread; /readyz turns 200 when all are ready. SIGTERM/SIGINT drain and exit 0.
+
+#include <centaur/core/config.hpp>
+#include <centaur/core/readiness.hpp>
+#include <centaur/http/probe.hpp>
+#include <centaur/http/server.hpp>
+#include <centaur/ingest/auth.hpp>
+#include <centaur/ingest/session_routes.hpp>
+#include <centaur/log/postgres_event_log.hpp>
+#include <centaur/pg/migrate.hpp>
+#include <centaur/pg/pool.hpp>
+#include <centaur/processors/session_processor.hpp>
+#include <centaur/projections/events_route.hpp>
+#include <centaur/projections/projection_hub.hpp>
+#include <centaur/projections/projector.hpp>
+#include <centaur/projections/session_queries.hpp>
+#include <centaur/sandbox/local_backend.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+namespace asio = boost::asio;
+using namespace centaur;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto shutdown_bound = 10s;
+constexpr auto summary = "centaur-api-server: session API, event log, processor and projections of Centaur.";
+
+std::vector<OptionSpec> option_specs() {
+    std::vector<OptionSpec> specs = {
+        {"database-url", "DATABASE_URL", "", "Postgres URL (projections, and the embedded event log)", false, true},
+        {"bind-addr", "BIND_ADDR", "127.0.0.1:8080", "HTTP listen address host:port"},
+        {"run-migrations", "RUN_MIGRATIONS", "false", "apply SQL migrations at start", true},
+        {"session-sandbox-backend", "SESSION_SANDBOX_BACKEND", "local", "sandbox backend: local"},
+        {"session-sandbox-workload", "SESSION_SANDBOX_WORKLOAD", "mock", "workload run in sandboxes: mock"},
+        {"sandbox-workspace-root", "CENTAUR_SANDBOX_WORKSPACE_ROOT", "",
+         "directory for per-sandbox workspaces (default $TMPDIR/centaur-sandboxes)"},
+        {"max-body-bytes", "CENTAUR_MAX_BODY_BYTES", "16777216", "largest accepted request body; larger gets 413"},
+        {"sse-keepalive-secs", "CENTAUR_SSE_KEEPALIVE_SECS", "15", "SSE heartbeat comment interval"},
+        {"log-partitions", "CENTAUR_LOG_PARTITIONS", "8", "partitions of the embedded event log"},
+        {"projection-wait-ms", "CENTAUR_PROJECTION_WAIT_MS", "10000", "read-your-writes wait bound for API writes"},
+        {"session-execution-max-duration-ms", "SESSION_EXECUTION_MAX_DURATION_MS", "0",
+         "max_duration_ms for executions that give none (0 = unbounded)"},
+        {"admin-api-key", "CENTAUR_APIRS_ADMIN_API_KEY", "", "admin bearer key (all capabilities)", false, true},
+        {"log-level", "LOG_LEVEL", "info", "trace, debug, info, warn, error"},
+    };
+    for (const auto& spec : ingest::ingress_key_specs()) {
+        std::string flag = spec.env_name;
+        for (auto& ch : flag) ch = ch == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        specs.push_back({flag, spec.env_name, "", "ingress bearer key for thread keys " + spec.prefixes.front() + "…",
+                         false, true});
+    }
+    return specs;
+}
+
+[[noreturn]] void die(const std::string& line) {
+    std::cerr << "centaur-api-server: " << line << std::endl;
+    std::exit(2);
+}
+
+std::string env_or(const char* name, const std::string& fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? v : fallback;
+}
+
+/// Environment passed into every sandbox: the mock workload's knobs, and PATH.
+std::map<std::string, std::string> sandbox_base_env() {
+    std::map<std::string, std::string> env{{"PATH", env_or("PATH", "/usr/local/bin:/usr/bin:/bin")}};
+    for (const char* name : {"CENTAUR_MOCK_TURNS", "CENTAUR_MOCK_DELAY_MS", "CENTAUR_MOCK_MODE", "CENTAUR_MOCK_FLOOD_LINES"})
+        if (const char* v = std::getenv(name)) env[name] = v;
+    return env;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string error;
+    auto config = Config::parse(option_specs(), argc, argv, &error);
+    if (!config) die(error);
+    if (config->help_requested()) {
+        std::cout << config->help_text("centaur-api-server", summary);
+        return 0;
+    }
+    spdlog::set_level(spdlog::level::from_str(env_or("RUST_LOG", config->get("log-level"))));
+
+    // ---- configuration, validated before anything starts --------------------------------------------------
+    const std::string database_url = config->get("database-url");
+    if (database_url.empty()) die("DATABASE_URL is required (make run sets one up)");
+    const auto& bind = config->get("bind-addr");
+    const auto colon = bind.rfind(':');
+    if (colon == std::string::npos) die("BIND_ADDR must be host:port, got '" + bind + "'");
+    http::ServerOptions http_options;
+    http_options.bind_address = bind.substr(0, colon);
+    {
+        const auto port = std::atoi(bind.substr(colon + 1).c_str());
+        if (port < 0 || port > 65535 || bind.substr(colon + 1).empty()) die("BIND_ADDR has a bad port: '" + bind + "'");
+        http_options.port = static_cast<std::uint16_t>(port);
+    }
+    boost::system::error_code address_error;
+    const auto address = asio::ip::make_address(http_options.bind_address == "localhost" ? "127.0.0.1"
+                                                                                          : http_options.bind_address,
+                                                address_error);
+    if (address_error) die("BIND_ADDR has a bad host: '" + bind + "'");
+    auto max_body = config->get_int("max-body-bytes", 1, std::int64_t{1} << 40, &error);
+    auto keepalive = config->get_int("sse-keepalive-secs", 1, 3600, &error);
+    auto partitions = config->get_int("log-partitions", 1, 1024, &error);
+    auto projection_wait = config->get_int("projection-wait-ms", 1, 600'000, &error);
+    auto default_max = config->get_int("session-execution-max-duration-ms", 0, std::int64_t{1} << 40, &error);
+    auto run_migrations = config->get_bool("run-migrations", &error);
+    if (!max_body || !keepalive || !partitions || !projection_wait || !default_max || !run_migrations) die(error);
+    http_options.max_body_bytes = static_cast<std::size_t>(*max_body);
+    http_options.sse_keepalive = std::chrono::seconds(*keepalive);
+
+    if (config->get("session-sandbox-backend") != "local") {
+        die("SESSION_SANDBOX_BACKEND='" + config->get("session-sandbox-backend") +
+            "' is not available (supported: local; agent-k8s is designed, not built)");
+    }
+    if (config->get("session-sandbox-workload") != "mock") {
+        die("SESSION_SANDBOX_WORKLOAD='" + config->get("session-sandbox-workload") +
+            "' is not available yet (supported: mock)");
+    }
+
+    std::map<std::string, std::string> keys{{"CENTAUR_APIRS_ADMIN_API_KEY", config->get("admin-api-key")}};
+    for (const auto& spec : ingest::ingress_key_specs()) {
+        std::string flag = spec.env_name;
+        for (auto& ch : flag) ch = ch == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        keys[spec.env_name] = config->get(flag);
+    }
+    auto auth = ingest::Authenticator::from_keys(keys, &error);
+    if (!auth) die("duplicate API keys: " + error);
+    if (auth->open()) {
+        if (!address.is_loopback())
+            die("no API key is configured and BIND_ADDR is not loopback: set CENTAUR_APIRS_ADMIN_API_KEY");
+        spdlog::warn("no API key configured: the API is open to every local caller (loopback only)");
+    }
+
+    const auto exe_dir = std::filesystem::canonical("/proc/self/exe").parent_path();
+    const auto mock_agent = exe_dir / "centaur-mock-agent";
+    if (!std::filesystem::exists(mock_agent)) die("mock workload binary not found at " + mock_agent.string());
+    std::filesystem::path workspace_root = config->get("sandbox-workspace-root");
+    if (workspace_root.empty()) workspace_root = std::filesystem::path(env_or("TMPDIR", "/tmp")) / "centaur-sandboxes";
+
+    // ---- wiring -------------------------------------------------------------------------------------------
+    asio::io_context io;
+    Readiness readiness;
+    readiness.expect("postgres");
+    auto registry = std::make_shared<prometheus::Registry>();
+    http::HttpProbe http_probe(*registry);
+
+    pg::Pool pool(database_url, 4);
+    projections::ProjectionHub hub(io.get_executor());
+    projections::SessionQueries queries(pool, hub);
+    log::PostgresEventLog event_log(log::PostgresLogOptions{database_url, static_cast<std::int32_t>(*partitions)},
+                                    io.get_executor());
+    sandbox::LocalSandboxBackend sandboxes(
+        io.get_executor(), sandbox::LocalBackendOptions{{mock_agent.string()}, sandbox_base_env(), workspace_root});
+    projections::Projector projector(projections::ProjectorOptions{database_url}, event_log, &hub, &readiness);
+    processors::SessionProcessor processor(io, event_log, sandboxes, processors::ProcessorOptions{}, &readiness);
+
+    std::vector<http::Route> routes = ingest::health_routes(readiness);
+    for (auto& r : ingest::session_routes(event_log, queries,
+                                          ingest::SessionRoutesOptions{std::chrono::milliseconds(*projection_wait),
+                                                                       static_cast<std::uint64_t>(*default_max)}))
+        routes.push_back(std::move(r));
+    routes.push_back(projections::events_route(queries, hub, projections::EventsRouteOptions{}));
+    routes.push_back(http::metrics_route(*registry));
+    http::Server server(io, http_options, std::move(routes), ingest::make_guard(*auth, readiness), &http_probe);
+
+    auto bound = server.start();
+    if (!bound) die("cannot listen on " + bind + ": " + bound.error().message());
+    spdlog::info("listening on http://{}:{}", http_options.bind_address, *bound);
+
+    // Postgres and migrations are blocking: a start-up thread does them, then the roles start.
+    std::atomic<bool> started{false};
+    std::thread startup([&] {
+        for (int attempt = 0;; ++attempt) {
+            try {
+                auto conn = pg::connect(database_url);
+                if (*run_migrations) {
+                    const int ran = pg::run_migrations(*conn);
+                    spdlog::info("migrations: {} applied", ran);
+                }
+                const int applied = pg::applied_migration_version(*conn);
+                if (applied < pg::latest_migration_version()) {
+                    readiness.set_not_ready("postgres", "migrations not applied (set RUN_MIGRATIONS=true)");
+                    spdlog::error("database schema is at version {}, this binary needs {}: set RUN_MIGRATIONS=true",
+                                  applied, pg::latest_migration_version());
+                    return;
+                }
+                break;
+            } catch (const std::exception& e) {
+                readiness.set_not_ready("postgres", "unreachable");
+                if (attempt == 0) spdlog::warn("postgres not reachable yet: {}", e.what());
+                if (io.stopped()) return;
+                std::this_thread::sleep_for(1s);
+            }
+        }
+        readiness.set_ready("postgres");
+        event_log.start();
+        projector.start();
+        processor.start();
+        started = true;
+    });
+
+    // Shutdown drains: the server closes every connection (streams end), the processor stops its sandboxes,
+    // and io.run() returns when no work is left. A watchdog forces the exit if something lingers.
+    std::mutex exit_mutex;
+    std::condition_variable exit_cv;
+    bool exited = false;
+    std::atomic<bool> forced{false};
+    std::thread watchdog;
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+        if (ec) return;
+        spdlog::info("signal {}: draining", sig);
+        watchdog = std::thread([&] {
+            std::unique_lock lock(exit_mutex);
+            if (!exit_cv.wait_for(lock, shutdown_bound, [&] { return exited; })) {
+                forced = true;
+                io.stop();
+            }
+        });
+        server.stop();
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> {
+                if (started) co_await processor.stop();
+            },
+            asio::detached);
+    });
+
+    io.run();
+    {
+        std::lock_guard lock(exit_mutex);
+        exited = true;
+    }
+    exit_cv.notify_all();
+    if (watchdog.joinable()) watchdog.join();
+    startup.join();
+    projector.stop();
+    event_log.stop();
+    pool.stop();
+    if (forced) {
+        // Handlers still queued reference the objects above: leave without running their destructors.
+        spdlog::warn("shutdown did not drain within {} s; exiting", shutdown_bound.count());
+        spdlog::shutdown();
+        std::_Exit(0);
+    }
+    spdlog::info("stopped");
+    return 0;
+}
