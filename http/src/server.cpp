@@ -52,6 +52,8 @@ constexpr auto lingering_close_timeout = std::chrono::seconds(2);
 constexpr std::size_t lingering_close_max_bytes = 1024 * 1024;
 constexpr std::size_t read_chunk_bytes = 16 * 1024;
 constexpr auto accept_retry_delay = std::chrono::milliseconds(100);
+/// On server stop an SSE stream gets this long to end its body cleanly before its connection is cut.
+constexpr auto sse_stop_grace = std::chrono::seconds(2);
 
 /// co_spawn completion: a coroutine that escapes with an exception is a bug; log it, never rethrow.
 auto log_failure(const char* what) {
@@ -120,6 +122,8 @@ struct Connection {
 
     /// Closes the socket (pending operations complete with operation_aborted) and an active SSE stream.
     void close() noexcept;
+    /// Server stop: an active SSE stream ends gracefully (see SseWriter::stop), anything else closes at once.
+    void stop() noexcept;
     void close_socket() noexcept {
         closed = true;
         stream.close();
@@ -134,6 +138,8 @@ struct Connection {
 /// The SseStream of one streaming response. Created once the 200 header is flushed; owned jointly by the serve
 /// coroutine (which runs the route's stream function and then `finish()`), its peer reader and its heartbeat.
 /// Every write goes through `lock_`, so frames never interleave. io_context thread only.
+/// Ends in one of three ways: the stream function returns (`finish()` ends the body), `close()` (peer gone, write
+/// failure, cut off by the route), or `stop()` (server stop: ends like a return, bounded by sse_stop_grace).
 class SseWriter final : public SseStream, public std::enable_shared_from_this<SseWriter> {
 public:
     SseWriter(std::shared_ptr<Connection> conn, bool chunked, std::chrono::milliseconds keepalive,
@@ -143,18 +149,27 @@ public:
           keepalive_(keepalive),
           write_timeout_(write_timeout),
           heartbeat_timer_(conn_->stream.get_executor()),
+          grace_timer_(conn_->stream.get_executor()),
           last_write_(Clock::now()) {}
 
     awaitable<bool> send_event(std::string_view id, std::string_view type, std::string_view data) override {
         return write_frame(format_event(id, type, data));
     }
+    awaitable<bool> send_events(const std::vector<SseFrame>& frames) override {
+        std::size_t bytes = 0;
+        for (const auto& f : frames) bytes += f.id.size() + f.type.size() + f.data.size() + 32;
+        std::string batch;
+        batch.reserve(bytes);
+        for (const auto& f : frames) batch += format_event(f.id, f.type, f.data);
+        return write_frame(std::move(batch));
+    }
     awaitable<bool> send_comment(std::string_view text) override { return write_frame(format_comment(text)); }
     awaitable<bool> send_retry(std::chrono::milliseconds delay) override {
         return write_frame(format_retry(delay));
     }
-    bool open() const override { return !closed_; }
+    bool open() const override { return !closed_ && !stopping_; }
     void on_close(std::function<void()> callback) override {
-        if (closed_)
+        if (closed_ || stopping_)
             run_callback(callback);
         else
             callbacks_.push_back(std::move(callback));
@@ -173,23 +188,41 @@ public:
         auto self = shared_from_this();
         if (!closed_ && chunked_) {
             std::string tail(last_chunk);
-            co_await write_bytes(std::move(tail));
+            co_await write_bytes(std::move(tail), true);
         }
         close();
     }
 
     /// Idempotent: marks the stream closed, closes the socket, stops the heartbeat, runs on_close callbacks.
-    void close() noexcept {
+    void close() noexcept override {
         if (closed_) return;
         closed_ = true;
         heartbeat_timer_.cancel();
+        grace_timer_.cancel();
         conn_->close_socket();
+        run_callbacks();
+    }
+
+    /// Server stop. Idempotent: `open()` turns false, the heartbeat stops, on_close callbacks run (so the stream
+    /// function returns and `finish()` ends the body); `close()` follows after sse_stop_grace at the latest.
+    void stop() noexcept {
+        if (closed_ || stopping_) return;
+        stopping_ = true;
+        heartbeat_timer_.cancel();
+        grace_timer_.expires_after(sse_stop_grace);
+        grace_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+            if (!ec) self->close();
+        });
+        run_callbacks();
+    }
+
+private:
+    void run_callbacks() noexcept {
         auto callbacks = std::move(callbacks_);
         callbacks_.clear();
         for (auto& callback : callbacks) run_callback(callback);
     }
 
-private:
     static void run_callback(const std::function<void()>& callback) noexcept {
         try {
             callback();
@@ -210,15 +243,16 @@ private:
         return write_bytes(std::move(frame));
     }
 
-    awaitable<bool> write_bytes(std::string bytes) {
+    /// Writes `bytes` whole under the lock. Once stopping, only the body's end (`ending`) is still written.
+    awaitable<bool> write_bytes(std::string bytes, bool ending = false) {
         auto self = shared_from_this();
-        if (closed_) co_return false;
+        if (closed_ || (stopping_ && !ending)) co_return false;
         if (!co_await lock_.lock()) co_return false;
         struct Release {
             WriteLock& lock;
             ~Release() { lock.unlock(); }
         } release{lock_};
-        if (closed_) co_return false;
+        if (closed_ || (stopping_ && !ending)) co_return false;
         const auto ec = co_await write_all(*conn_, bytes, write_timeout_);
         if (ec) {
             close();
@@ -238,7 +272,7 @@ private:
     }
 
     static awaitable<void> heartbeat(std::shared_ptr<SseWriter> self) {
-        while (!self->closed_) {
+        while (self->open()) {
             const auto now = Clock::now();
             auto due = self->last_write_ + self->keepalive_;
             if (self->lock_.locked()) due = std::max(due, now + self->keepalive_);  // a write in flight is not idle
@@ -257,15 +291,24 @@ private:
     const std::chrono::milliseconds keepalive_;
     const std::chrono::milliseconds write_timeout_;
     asio::steady_timer heartbeat_timer_;
+    asio::steady_timer grace_timer_;
     Clock::time_point last_write_;
     WriteLock lock_;
     bool closed_ = false;
+    bool stopping_ = false;
     std::vector<std::function<void()>> callbacks_;
 };
 
 void Connection::close() noexcept {
     if (auto s = sse.lock()) s->close();
     close_socket();
+}
+
+void Connection::stop() noexcept {
+    if (auto s = sse.lock())
+        s->stop();
+    else
+        close_socket();
 }
 
 /// The one write path. With an SSE reader pending, `expires_after` sets only the write deadline.
@@ -453,8 +496,8 @@ void Server::Impl::stop() {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     accept_retry_timer_.cancel();
-    const auto connections = connections_;  // close() may end serve coroutines that erase themselves later
-    for (const auto& conn : connections) conn->close();
+    const auto connections = connections_;  // stop() may end serve coroutines that erase themselves later
+    for (const auto& conn : connections) conn->stop();
 }
 
 awaitable<void> Server::Impl::accept_loop(std::shared_ptr<Impl> self) {

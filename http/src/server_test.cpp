@@ -670,6 +670,75 @@ TEST_F(ServerTest, StopClosesOpenSseStreams) {
     EXPECT_EQ(returned.get_future().wait_for(0s), std::future_status::ready);
 }
 
+TEST_F(ServerTest, StopEndsAnSseBodyCleanlySoClientsResume) {
+    start({sse_route("/sse", [](SseStream& sse) -> awaitable<void> {
+        co_await sse.send_event("1", "t", "x");
+        co_await until_closed(sse);
+        // After stop the stream refuses frames; the server still ends the body.
+        EXPECT_FALSE(co_await sse.send_event("2", "t", "late"));
+    })});
+    auto c = connect();
+    ASSERT_TRUE(open_stream(c, "/sse"));
+    EXPECT_EQ(c.read_chunk(), "id: 1\nevent: t\ndata: x\n\n");
+    stop_and_drain();
+    EXPECT_EQ(c.read_chunk(), "") << "the last chunk, not a reset";
+    EXPECT_TRUE(c.wait_closed());
+}
+
+TEST_F(ServerTest, StopCutsAStreamThatDoesNotEndWithinTheGrace) {
+    // The stream function ignores on_close until its own timer fires after the grace: the connection is closed
+    // (without the last chunk) at the grace, and the function's later frames are refused.
+    std::promise<bool> late_send;
+    start({sse_route("/sse", [&](SseStream& sse) -> awaitable<void> {
+        co_await sse.send_event("1", "t", "x");
+        asio::steady_timer t(co_await asio::this_coro::executor, 3s);
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+        late_send.set_value(co_await sse.send_event("2", "t", "late"));
+    })});
+    auto c = connect();
+    ASSERT_TRUE(open_stream(c, "/sse"));
+    EXPECT_EQ(c.read_chunk(), "id: 1\nevent: t\ndata: x\n\n");
+    const auto stopped_at = std::chrono::steady_clock::now();
+    asio::post(io_, [this] { server_->stop(); });
+    EXPECT_EQ(c.read_chunk(), std::nullopt);
+    const auto cut_after = std::chrono::steady_clock::now() - stopped_at;
+    EXPECT_GE(cut_after, 1500ms);
+    EXPECT_LT(cut_after, 2900ms) << "cut at the grace, not when the function gave up";
+    auto late = late_send.get_future();
+    ASSERT_EQ(late.wait_for(wait_bound), std::future_status::ready);
+    EXPECT_FALSE(late.get());
+}
+
+TEST_F(ServerTest, SendEventsWritesABatchAsOneChunk) {
+    start({sse_route("/sse", [](SseStream& sse) -> awaitable<void> {
+        std::vector<SseFrame> frames{{"1", "a", "x"}, {"2", "b", "y\nz"}, {"", "c", ""}};
+        co_await sse.send_events(frames);
+    })});
+    auto c = connect();
+    ASSERT_TRUE(open_stream(c, "/sse"));
+    EXPECT_EQ(c.read_chunk(), "id: 1\nevent: a\ndata: x\n\nid: 2\nevent: b\ndata: y\ndata: z\n\nevent: c\ndata: \n\n");
+    EXPECT_EQ(c.read_chunk(), "");
+}
+
+TEST_F(ServerTest, CloseCutsAStreamOffWithoutEndingTheBody) {
+    std::promise<bool> open_after;
+    std::atomic<int> on_close_calls{0};
+    start({sse_route("/sse", [&](SseStream& sse) -> awaitable<void> {
+        sse.on_close([&] { ++on_close_calls; });
+        co_await sse.send_event("1", "t", "x");
+        sse.close();
+        open_after.set_value(sse.open());
+    })});
+    auto c = connect();
+    ASSERT_TRUE(open_stream(c, "/sse"));
+    EXPECT_EQ(c.read_chunk(), "id: 1\nevent: t\ndata: x\n\n");
+    EXPECT_EQ(c.read_chunk(), std::nullopt) << "closed without the last chunk";
+    auto open = open_after.get_future();
+    ASSERT_EQ(open.wait_for(wait_bound), std::future_status::ready);
+    EXPECT_FALSE(open.get());
+    EXPECT_EQ(on_close_calls.load(), 1);
+}
+
 TEST_F(ServerTest, ConcurrentSseWritesNeverInterleave) {
     constexpr int writers = 4;
     constexpr int frames_per_writer = 20;

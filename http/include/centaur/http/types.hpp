@@ -67,8 +67,18 @@ struct Route {
 /// Called on the io_context thread; must not block.
 using Guard = std::function<std::optional<Response>(const Request&, const Route&, const PathParams&)>;
 
+/// One event of a batch written by `SseStream::send_events`; the views must stay valid until the write completes.
+struct SseFrame {
+    std::string_view id;
+    std::string_view type;
+    std::string_view data;
+};
+
 /// A server-sent-events stream on one connection. Owned by the server; the route's stream function uses it on
 /// the io_context thread only. Each frame is written whole.
+/// Server stop: `on_close` callbacks run and `open()` turns false at once; when the stream function returns, the
+/// body is ended cleanly (last chunk) within a short grace and the connection closes, so clients resume with
+/// `Last-Event-ID` against the next server.
 class SseStream {
 public:
     virtual ~SseStream() = default;
@@ -76,12 +86,17 @@ public:
     /// No `id:` line when `id` is empty. Returns false when the peer is gone.
     virtual boost::asio::awaitable<bool> send_event(std::string_view id, std::string_view type,
                                                     std::string_view data) = 0;
+    /// Every frame of `frames`, formatted as `send_event` does, in one write. Returns false when the peer is gone.
+    virtual boost::asio::awaitable<bool> send_events(const std::vector<SseFrame>& frames) = 0;
     /// `: <text>\n\n` (heartbeat). Returns false when the peer is gone.
     virtual boost::asio::awaitable<bool> send_comment(std::string_view text) = 0;
     /// `retry: <ms>\n\n`.
     virtual boost::asio::awaitable<bool> send_retry(std::chrono::milliseconds delay) = 0;
-    /// False once the peer closed the connection or a write failed.
+    /// False once the peer closed the connection, a write failed, the stream was closed or the server stops.
     virtual bool open() const = 0;
+    /// Cuts the stream off at once: closes the connection without ending the body (a write in flight fails) and
+    /// runs the `on_close` callbacks. For a peer that cannot keep up; it sees a dropped connection and resumes.
+    virtual void close() = 0;
     /// Registers `callback`, run once on the io_context when the stream closes (peer gone, write failure or
     /// server stop). Runs at once if already closed.
     virtual void on_close(std::function<void()> callback) = 0;
