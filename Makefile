@@ -3,6 +3,8 @@
 #   make / make build   configure build/ (Release, once) and build everything; binaries in build/bin
 #   make run            build, then scripts/run-server (local Postgres + centaur-api-server on :8080)
 #   make test           build, then scripts/run-tests (local Postgres + ctest); ARGS="-R name" filters
+#   make bench-kafka    build, then the Kafka append benchmark on the local broker (scripts/ensure-kafka);
+#                       ARGS="--events 500000" passes flags; not a test
 #   make clean          remove build/
 #   make format         clang-format -i over our C++ sources (when clang-format is installed)
 
@@ -15,7 +17,7 @@ CMAKE := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL cmake
 # Targets run one at a time (`make -j clean test` must not race); the build itself is parallel inside
 # cmake, and a lock on the build dir serialises concurrent `make` invocations.
 .NOTPARALLEL:
-.PHONY: all build release bootstrap run test clean format
+.PHONY: all build release bootstrap run test bench-kafka clean format
 
 all: build
 
@@ -37,6 +39,9 @@ run: build
 
 test: build
 	@CENTAUR_BUILD_DIR=$(BUILD_DIR) scripts/run-tests $(ARGS)
+
+bench-kafka: build
+	@brokers=$$(scripts/ensure-kafka) && $(BUILD_DIR)/bin/centaur-bench-kafka-append --brokers "$$brokers" $(ARGS)
 
 clean: bootstrap
 	rm -rf $(BUILD_DIR)
