@@ -1,8 +1,10 @@
 // centaur-session-cli: drives one thread from a terminal (see README.md for flags and output format).
 #include "api_client.hpp"
+#include "event_stream.hpp"
 #include "options.hpp"
 #include "sse_parser.hpp"
 #include "stdin_commands.hpp"
+#include "tui.hpp"
 
 #include <centaur/schemas/ids.hpp>
 #include <centaur/schemas/thread_key.hpp>
@@ -45,12 +47,7 @@ struct Shared {
     }
 };
 
-bool is_terminal(std::string_view type) {
-    return type == "session.execution_completed" || type == "session.execution_failed" ||
-           type == "session.execution_cancelled";
-}
-
-std::string thread_path(const std::string& key) { return "/api/session/" + url_encode_component(key); }
+std::string thread_path(const std::string& key) { return session_path(key); }
 
 class Cli {
 public:
@@ -72,7 +69,7 @@ public:
     /// Creates the session and sends the command-line turn (non-attach mode).
     asio::awaitable<void> start_turn() {
         co_await api_.post(thread_path(key_), create_body());
-        if (o_.message || !o_.input_lines.empty() || !o_.stdin_events) {
+        if (o_.message || !o_.input_lines.empty() || (!o_.stdin_events && !o_.tui)) {
             const std::string text = o_.message.value_or(kDefaultPrompt);
             co_await append(api_, text);
             std::vector<std::string> lines = o_.input_lines;
@@ -81,40 +78,20 @@ public:
         }
     }
 
-    /// Streams the thread until an exit condition matches; reconnects a dropped stream with Last-Event-ID
-    /// for up to reconnect_timeout_ms. Returns the exit code.
+    /// Streams the thread until an exit condition matches (reconnecting a dropped stream, see
+    /// follow_events). Returns the exit code.
     asio::awaitable<int> stream() {
-        SseParser parser([this](const SseEvent& e) { on_event(e); });
-        std::string path = thread_path(key_) + "/events";
-        if (o_.after_event_id > 0) path += "?after_event_id=" + std::to_string(o_.after_event_id);
-        auto give_up_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(o_.reconnect_timeout_ms);
-        std::chrono::milliseconds backoff{100};
-        for (;;) {
-            std::string failure;
-            try {
-                co_await api_.stream(path, last_id_, [&](std::string_view bytes) {
-                    give_up_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(o_.reconnect_timeout_ms);
-                    backoff = std::chrono::milliseconds(100);
-                    parser.feed(bytes);
-                    return !exit_code_;
-                });
-                if (exit_code_) co_return *exit_code_;
-                failure = "the server closed the event stream";
-            } catch (const HttpError& e) {
-                if (e.status() < 500) throw;
-                failure = e.what();
-            } catch (const std::exception& e) {
-                failure = e.what();
-            }
-            if (std::chrono::steady_clock::now() >= give_up_at)
-                throw std::runtime_error("event stream lost: " + failure);
-            std::cerr << "centaur-session-cli: " << failure << "; reconnecting"
-                      << (last_id_ ? " after event " + *last_id_ : std::string()) << "\n";
-            parser = SseParser([this](const SseEvent& e) { on_event(e); });
-            asio::steady_timer timer(co_await asio::this_coro::executor, backoff);
-            co_await timer.async_wait(asio::use_awaitable);
-            backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
-        }
+        FollowOptions follow{o_.after_event_id, std::chrono::milliseconds(o_.reconnect_timeout_ms)};
+        std::function<bool(const SseEvent&)> on_event = [this](const SseEvent& e) {
+            this->on_event(e);
+            return !exit_code_;
+        };
+        std::function<void(const std::string&)> on_reconnect = [this](const std::string& why) {
+            std::lock_guard lock(shared_.mu);
+            std::cerr << "centaur-session-cli: " << why << std::endl;
+        };
+        co_await follow_events(api_, key_, follow, std::move(on_event), std::move(on_reconnect));
+        co_return exit_code_.value_or(0);
     }
 
     /// The stdin-events reader; runs on its own thread with its own io_context per command.
@@ -147,6 +124,12 @@ public:
     }
 
     Shared& shared() { return shared_; }
+
+    /// The executions this process started so far.
+    std::set<std::string> own_executions() {
+        std::lock_guard lock(shared_.mu);
+        return shared_.our_executions;
+    }
 
 private:
     // Request bodies are built outside coroutines (GCC 12 rejects braced JSON initialisers in them).
@@ -213,7 +196,6 @@ private:
 
     void on_event(const SseEvent& e) {
         if (exit_code_) return;
-        if (e.id) last_id_ = e.id;
         if (e.event == "session.output.line") {
             print(e.id.value_or("unknown") + "\t" + e.data);
             if (o_.exit_on_output_type) {
@@ -232,7 +214,7 @@ private:
                                                {"id", e.id ? json::value(*e.id) : json::value(nullptr)},
                                                {"data", data}}));
         }
-        if (o_.exit_on_terminal && is_terminal(e.event)) {
+        if (o_.exit_on_terminal && is_terminal_event(e.event)) {
             if (o_.attach) {
                 exit_code_ = 0;
                 return;
@@ -250,7 +232,6 @@ private:
     std::string key_;
     ApiClient api_;
     Shared shared_;
-    std::optional<std::string> last_id_;
     std::optional<int> exit_code_;
 };
 
@@ -280,6 +261,21 @@ int main(int argc, char** argv) {
     }
 
     Cli cli(options, key);
+    if (options.tui) {
+        try {
+            if (!options.attach) {
+                asio::io_context setup;
+                std::exception_ptr error;
+                asio::co_spawn(setup, cli.start_turn(), [&](std::exception_ptr e) { error = e; });
+                setup.run();
+                if (error) std::rethrow_exception(error);
+            }
+            return run_tui(options, key, cli.own_executions());
+        } catch (const std::exception& e) {
+            std::cerr << "Error: " << e.what() << "\n";
+            return 1;
+        }
+    }
     asio::io_context io;
     int code = 1;
     asio::co_spawn(

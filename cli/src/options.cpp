@@ -45,7 +45,9 @@ Options:
   --stdin-events, --stdin      read commands from stdin: text, /message <text>, /input <raw-json-line>,
                                /execute <json-array-or-line>, /quit
   --reconnect-timeout-ms <MS>  keep reconnecting a dropped stream this long [default: 30000]
-  --tui, --debug               terminal UI (not available in this build)
+  --tui                        terminal UI: the thread as a live transcript with an input box (keys: /help);
+                               cannot be combined with --stdin-events
+  --debug                      with --tui: start with the raw events pane open (F2 toggles it)
   -h, --help                   print this help
 
 Output: one line per output event, "<event_id>\t<raw line>"; with --all-events other events print as
@@ -137,14 +139,11 @@ ParseResult parse_options(const std::vector<std::string>& args,
     if (o.idle_timeout_ms > o.max_duration_ms)
         return std::string("--idle-timeout-ms must not exceed --max-duration-ms");
     if (o.tui && o.stdin_events) return std::string("--tui cannot be used with --stdin-events");
-    if (o.tui) return std::string("--tui is not available in this build yet; use --all-events or --stdin-events");
-    if (o.debug) return std::string("--debug only applies to --tui, which is not available in this build yet");
 
     const bool has_turn = o.message || !o.input_lines.empty();
     if (o.attach) {
         if (!o.thread_key) return std::string("--attach requires --thread-key");
         if (has_turn) return std::string("--attach cannot be used with --message or --input-line");
-        if (o.stdin_events) return std::string("--attach cannot be used with --stdin-events");
     } else if (o.thread_key && after_given && o.after_event_id > 0 && !has_turn && !o.stdin_events) {
         o.attach = true;
     }
