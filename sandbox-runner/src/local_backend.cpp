@@ -1,5 +1,7 @@
 #include <centaur/sandbox/local_backend.hpp>
 
+#include "cgroup.hpp"
+#include "isolation_setup.hpp"
 #include "local_sandbox.hpp"
 #include "process_spawn.hpp"
 
@@ -11,9 +13,12 @@
 
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
+#include <cstring>
 
 namespace asio = boost::asio;
 
@@ -58,9 +63,40 @@ LocalSandboxBackend::LocalSandboxBackend(asio::any_io_executor executor, LocalBa
     struct sigaction current {};
     if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL)
         ::signal(SIGPIPE, SIG_IGN);
+    setup_ = std::make_unique<IsolationSetup>(probe_isolation(options_.isolation));
+    const auto& report = setup_->report;
+    for (const auto& line : report.enforced) spdlog::info("sandbox isolation: enforced: {}", line);
+    for (const auto& line : report.not_enforced) spdlog::warn("sandbox isolation: NOT enforced: {}", line);
+    if (report.isolated) {
+        spdlog::info("sandbox isolation: bubblewrap {}, sandboxes run as uid {}", report.bwrap_path, report.uid);
+    } else if (options_.isolation.mode == IsolationMode::required) {
+        spdlog::error("sandbox isolation unavailable: {}; refusing to run workloads", report.unavailable);
+    } else {
+        spdlog::warn("!!! sandbox isolation unavailable: {}; workloads run as PLAIN PROCESSES with host "
+                     "filesystem and network access !!!",
+                     report.unavailable);
+    }
+    if (const int reaped = reap_orphans(); reaped > 0)
+        spdlog::warn("sandbox reaper: killed {} orphaned sandbox(es) of a runner that died", reaped);
 }
 
+LocalSandboxBackend::~LocalSandboxBackend() = default;
+
+const IsolationReport& LocalSandboxBackend::isolation() const { return setup_->report; }
+
+bool LocalSandboxBackend::can_run() const {
+    return setup_->report.isolated || (options_.isolation.mode != IsolationMode::required &&
+                                       (setup_->report.uid != 0 || ::geteuid() != 0));
+}
+
+int LocalSandboxBackend::reap_orphans() { return reap_orphan_cgroups(setup_->cgroups); }
+
 asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::create(SandboxSpec spec) {
+    const auto& report = setup_->report;
+    if (!can_run()) {
+        spdlog::warn("sandbox create refused for {}: isolation unavailable ({})", spec.thread_key, report.unavailable);
+        co_return errc::sandbox_failed;
+    }
     if (options_.command.empty()) {
         spdlog::error("sandbox create failed: no workload command configured");
         co_return errc::sandbox_failed;
@@ -83,48 +119,94 @@ asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::create(Sa
     auto program =
         find_program(options_.command.front(),
                      path_entry != env.end() ? path_entry->second : std::string(default_search_path));
-    if (!program) {
+    if (!program || ::access(program->c_str(), X_OK) != 0) {
         spdlog::warn("sandbox create failed: workload program '{}' not found", options_.command.front());
         co_return errc::sandbox_failed;
     }
 
     const std::string id = new_sandbox_id();
-    const auto workspace = options_.workspace_root / id;
+    const bool own_workspace = !options_.fixed_workspace;
+    const auto workspace = own_workspace ? options_.workspace_root / id : *options_.fixed_workspace;
     std::error_code fs_error;
-    std::filesystem::create_directories(options_.workspace_root, fs_error);
-    if (fs_error || !std::filesystem::create_directory(workspace, fs_error)) {
-        spdlog::warn("sandbox create failed: cannot create workspace {}: {}", workspace.string(),
-                     fs_error ? fs_error.message() : "already exists");
-        co_return errc::sandbox_failed;
+    if (own_workspace) {
+        std::filesystem::create_directories(options_.workspace_root, fs_error);
+        if (fs_error || !std::filesystem::create_directory(workspace, fs_error)) {
+            spdlog::warn("sandbox create failed: cannot create workspace {}: {}", workspace.string(),
+                         fs_error ? fs_error.message() : "already exists");
+            co_return errc::sandbox_failed;
+        }
+        std::filesystem::permissions(workspace, std::filesystem::perms::owner_all, fs_error);
+        if (report.switch_user && ::chown(workspace.c_str(), report.uid, report.gid) != 0) {
+            spdlog::warn("sandbox create failed: chown {}: {}", workspace.string(), std::strerror(errno));
+            std::filesystem::remove_all(workspace, fs_error);
+            co_return errc::sandbox_failed;
+        }
     }
-    std::filesystem::permissions(workspace, std::filesystem::perms::owner_all, fs_error);
+    auto remove_workspace = [&] {
+        if (own_workspace) std::filesystem::remove_all(workspace, fs_error);
+    };
 
-    // The argv seam: an isolation prefix (bwrap … --) goes in front of the workload's command here.
+    const auto& limits = options_.isolation.limits;
+    std::unique_ptr<SandboxCgroup> cgroup;
+    if (setup_->cgroups.any()) {
+        auto made = SandboxCgroup::create(setup_->cgroups, id, limits);
+        if (!made) {
+            remove_workspace();
+            co_return errc::sandbox_failed;
+        }
+        cgroup = std::move(*made);
+    }
+
     SpawnRequest request{options_.command, std::move(env_entries), workspace, workspace / stderr_log_name};
-    request.argv.front() = program->string();
+    request.inherit_stderr = options_.inherit_stderr;
+    if (report.isolated) {
+        BwrapLayout layout{workspace, options_.ro_binds, cgroup && cgroup->can_freeze()};
+        const auto inside = program_in_sandbox(*program, layout.ro_binds);
+        auto argv = bwrap_prefix(report.bwrap_path, layout);
+        argv.push_back(inside.string());
+        argv.insert(argv.end(), options_.command.begin() + 1, options_.command.end());
+        request.argv = std::move(argv);
+    } else {
+        request.argv.front() = program->string();
+    }
+    if (report.switch_user) request.run_as = SpawnRequest::Credentials{report.uid, report.gid};
+    request.rlimits.emplace_back(RLIMIT_CORE, 0);
+    if (limits.open_files > 0) request.rlimits.emplace_back(RLIMIT_NOFILE, limits.open_files);
+    if (limits.file_size_bytes > 0) request.rlimits.emplace_back(RLIMIT_FSIZE, limits.file_size_bytes);
+    // Per uid, so across all sandboxes: the per-sandbox bound is the pids cgroup. Root ignores it.
+    if (limits.pids > 0 && report.switch_user)
+        request.rlimits.emplace_back(RLIMIT_NPROC,
+                                     static_cast<rlim_t>(limits.pids) * options_.isolation.max_sandboxes);
+    if (limits.memory_bytes > 0 && !setup_->cgroups.memory) request.rlimits.emplace_back(RLIMIT_AS, limits.memory_bytes);
+    std::vector<UniqueFd> procs_files;
+    if (cgroup) procs_files = cgroup->open_procs_files();
+    for (const auto& fd : procs_files) request.cgroup_procs_fds.push_back(fd.get());
+
     auto spawned = spawn_process(request);
+    procs_files.clear();
     if (!spawned) {
         spdlog::warn("sandbox {} create failed: spawning {}: {}", id, request.argv.front(),
                      spawned.error().message());
-        std::filesystem::remove_all(workspace, fs_error);
+        cgroup.reset();
+        remove_workspace();
         co_return errc::sandbox_failed;
     }
     asio::posix::stream_descriptor exec_status(executor_, spawned->exec_status_fd.release());
-    auto sandbox =
-        LocalSandbox::adopt(executor_, id, workspace, std::move(spawned->child), options_.max_line_bytes);
+    auto sandbox = LocalSandbox::adopt(executor_, id, workspace, std::move(spawned->child), options_.max_line_bytes,
+                                       LocalSandbox::Extras{std::move(cgroup), !own_workspace, limits.max_lifetime});
 
-    ExecReport report;
+    ExecReport exec_report;
     auto [ec, received] =
-        co_await asio::async_read(exec_status, asio::buffer(&report, sizeof report), use_tuple);
+        co_await asio::async_read(exec_status, asio::buffer(&exec_report, sizeof exec_report), use_tuple);
     if (ec != asio::error::eof || received != 0) {
         spdlog::warn("sandbox {} create failed: starting {}: {}", id, request.argv.front(),
-                     received == sizeof report ? describe(report) : "exec status pipe: " + ec.message());
+                     received == sizeof exec_report ? describe(exec_report) : "exec status pipe: " + ec.message());
         co_await sandbox->stop();
         co_return errc::sandbox_failed;
     }
     sandbox->mark_running();
-    spdlog::info("sandbox {} started: pid {}, thread {}, harness {}", id, sandbox->pid(), spec.thread_key,
-                 spec.harness_type);
+    spdlog::info("sandbox {} started: pid {}, thread {}, harness {}, {}", id, sandbox->pid(), spec.thread_key,
+                 spec.harness_type, report.isolated ? "isolated" : "NOT isolated");
     co_return std::shared_ptr<Sandbox>(std::move(sandbox));
 }
 

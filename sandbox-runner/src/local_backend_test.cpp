@@ -20,10 +20,17 @@
 #include <fstream>
 #include <functional>
 #include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+namespace centaur::sandbox {
+void PrintTo(IsolationMode mode, std::ostream* out) {
+    *out << (mode == IsolationMode::required ? "bubblewrap" : "plain process");
+}
+}  // namespace centaur::sandbox
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
@@ -33,6 +40,7 @@ using centaur::result;
 using centaur::Sandbox;
 using centaur::SandboxSpec;
 using centaur::SandboxStatus;
+using centaur::sandbox::IsolationMode;
 using centaur::sandbox::LocalBackendOptions;
 using centaur::sandbox::LocalSandboxBackend;
 
@@ -49,23 +57,18 @@ fs::path bin_dir() {
     return CENTAUR_DEFAULT_BIN_DIR;
 }
 
-/// Live (not zombie) processes whose process group is `pgid`, from /proc.
-int live_group_members(pid_t pgid) {
+/// Live (not zombie) processes with `arg` among their arguments, from /proc.
+int live_processes_with_arg(const std::string& arg) {
     int count = 0;
     for (const auto& entry : fs::directory_iterator("/proc")) {
         const std::string name = entry.path().filename().string();
         if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-        std::ifstream stat_file(entry.path() / "stat");
-        std::string stat;
-        if (!std::getline(stat_file, stat)) continue;  // exited meanwhile
-        const auto comm_end = stat.rfind(')');
-        if (comm_end == std::string::npos) continue;
-        std::istringstream fields(stat.substr(comm_end + 1));
-        char state = 0;
-        pid_t parent = 0;
-        pid_t group = 0;
-        fields >> state >> parent >> group;
-        if (group == pgid && state != 'Z' && state != 'X') ++count;
+        std::ifstream cmdline_file(entry.path() / "cmdline");
+        std::string cmdline((std::istreambuf_iterator<char>(cmdline_file)), std::istreambuf_iterator<char>());
+        std::istringstream args(cmdline);
+        bool found = false;
+        for (std::string a; std::getline(args, a, '\0');) found = found || a == arg;
+        if (found) ++count;  // zombies have an empty cmdline
     }
     return count;
 }
@@ -84,12 +87,14 @@ struct LineReader {
     std::deque<result<std::string>> lines;
 };
 
-class LocalBackendTest : public ::testing::Test {
+/// Every case runs twice: isolated (bubblewrap, sandbox uid, cgroups) and as plain processes.
+class LocalBackendTest : public ::testing::TestWithParam<IsolationMode> {
 protected:
     void SetUp() override {
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
         root_ = fs::temp_directory_path() /
-                ("centaur-sandbox-test-" + std::to_string(::getpid()) + "-" + info->name());
+                ("centaur-sandbox-test-" + std::to_string(::getpid()) + "-" +
+                 std::regex_replace(info->name(), std::regex("/"), "-"));
         fs::remove_all(root_);
     }
 
@@ -104,8 +109,11 @@ protected:
         options.command = std::move(command);
         options.base_env = {{"PATH", "/usr/bin:/bin"}};
         options.workspace_root = root_;
+        options.isolation.mode = GetParam();
         return options;
     }
+
+    bool isolated() const { return GetParam() == IsolationMode::required; }
 
     /// Runs the io_context until `done` or the timeout; false on timeout.
     bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = test_timeout) {
@@ -199,7 +207,7 @@ protected:
     std::vector<std::shared_ptr<Sandbox>> sandboxes_;
 };
 
-TEST_F(LocalBackendTest, CreateReportsRunningWithUniqueLocalIds) {
+TEST_P(LocalBackendTest, CreateReportsRunningWithUniqueLocalIds) {
     LocalSandboxBackend backend(io_.get_executor(), options({"/bin/cat"}));
     EXPECT_EQ(backend.name(), "local");
     auto first = create(backend);
@@ -210,7 +218,7 @@ TEST_F(LocalBackendTest, CreateReportsRunningWithUniqueLocalIds) {
     EXPECT_TRUE(fs::is_directory(root_ / first->id()));
 }
 
-TEST_F(LocalBackendTest, StopEndsTheSandboxRemovesItsWorkspaceAndIsIdempotent) {
+TEST_P(LocalBackendTest, StopEndsTheSandboxRemovesItsWorkspaceAndIsIdempotent) {
     LocalSandboxBackend backend(io_.get_executor(), options({"/bin/cat"}));
     auto sandbox = create(backend);
     run(sandbox->stop());
@@ -224,7 +232,7 @@ TEST_F(LocalBackendTest, StopEndsTheSandboxRemovesItsWorkspaceAndIsIdempotent) {
     EXPECT_EQ(run(sandbox->read_line()).error(), errc::sandbox_gone);
 }
 
-TEST_F(LocalBackendTest, ConcurrentStopsBothCompleteAfterTheTreeIsGone) {
+TEST_P(LocalBackendTest, ConcurrentStopsBothCompleteAfterTheTreeIsGone) {
     LocalSandboxBackend backend(io_.get_executor(), options({"/bin/cat"}));
     auto sandbox = create(backend);
     int finished = 0;
@@ -234,7 +242,7 @@ TEST_F(LocalBackendTest, ConcurrentStopsBothCompleteAfterTheTreeIsGone) {
     EXPECT_FALSE(fs::exists(root_ / sandbox->id()));
 }
 
-TEST_F(LocalBackendTest, PauseFreezesOutputAndResumeRestartsIt) {
+TEST_P(LocalBackendTest, PauseFreezesOutputAndResumeRestartsIt) {
     LocalSandboxBackend backend(io_.get_executor(),
                                 options({"/bin/sh", "-c", "while :; do echo tick; sleep 0.05; done"}));
     auto sandbox = create(backend);
@@ -255,7 +263,7 @@ TEST_F(LocalBackendTest, PauseFreezesOutputAndResumeRestartsIt) {
     EXPECT_EQ(next_line(*reader), "tick");
 }
 
-TEST_F(LocalBackendTest, StopKillsAPausedSandbox) {
+TEST_P(LocalBackendTest, StopKillsAPausedSandbox) {
     LocalSandboxBackend backend(io_.get_executor(), options({"/bin/cat"}));
     auto sandbox = create(backend);
     ASSERT_TRUE(sandbox->pause());
@@ -263,7 +271,7 @@ TEST_F(LocalBackendTest, StopKillsAPausedSandbox) {
     EXPECT_EQ(sandbox->status(), SandboxStatus::gone);
 }
 
-TEST_F(LocalBackendTest, ProcessExitingByItselfIsStoppedAndItsOutputIsKept) {
+TEST_P(LocalBackendTest, ProcessExitingByItselfIsStoppedAndItsOutputIsKept) {
     LocalSandboxBackend backend(io_.get_executor(), options({"/bin/sh", "-c", "echo bye"}));
     auto sandbox = create(backend);
     auto reader = start_reader(sandbox);
@@ -277,14 +285,17 @@ TEST_F(LocalBackendTest, ProcessExitingByItselfIsStoppedAndItsOutputIsKept) {
     EXPECT_EQ(sandbox->status(), SandboxStatus::gone);
 }
 
-TEST_F(LocalBackendTest, WriteAfterTheProcessIsGoneFailsWithSandboxGone) {
+TEST_P(LocalBackendTest, WriteAfterTheProcessIsGoneFailsWithSandboxGone) {
     LocalSandboxBackend backend(io_.get_executor(), options({"/bin/true"}));
     auto sandbox = create(backend);
     ASSERT_TRUE(run_until([&] { return sandbox->status() == SandboxStatus::stopped; }));
     EXPECT_EQ(run(sandbox->write_line("anyone there?")).error(), errc::sandbox_gone);
 }
 
-TEST_F(LocalBackendTest, WriteToAProcessThatClosedStdinFailsWithSandboxGone) {
+TEST_P(LocalBackendTest, WriteToAProcessThatClosedStdinFailsWithSandboxGone) {
+    if (isolated())
+        GTEST_SKIP() << "bubblewrap's monitor process keeps the stdin pipe open until the workload exits: "
+                        "writes are buffered, not refused (documented in the folder README)";
     // Closes its stdin, then stays alive: the write meets a pipe without reader.
     LocalSandboxBackend backend(io_.get_executor(),
                                 options({"/bin/sh", "-c", "exec 0<&-; echo closed; sleep 1000"}));
@@ -294,14 +305,14 @@ TEST_F(LocalBackendTest, WriteToAProcessThatClosedStdinFailsWithSandboxGone) {
     EXPECT_EQ(run(sandbox->write_line("ping")).error(), errc::sandbox_gone);
 }
 
-TEST_F(LocalBackendTest, ReadAtEofGivesSandboxEof) {
+TEST_P(LocalBackendTest, ReadAtEofGivesSandboxEof) {
     LocalSandboxBackend backend(io_.get_executor(), options({"/bin/true"}));
     auto sandbox = create(backend);
     EXPECT_EQ(run(sandbox->read_line()).error(), errc::sandbox_eof);
     EXPECT_EQ(run(sandbox->read_line()).error(), errc::sandbox_eof);
 }
 
-TEST_F(LocalBackendTest, ByteIoPingRoundTripsThroughCat) {
+TEST_P(LocalBackendTest, ByteIoPingRoundTripsThroughCat) {
     LocalSandboxBackend backend(io_.get_executor(), options({"/bin/cat"}));
     auto sandbox = create(backend);
     auto reader = start_reader(sandbox);
@@ -311,7 +322,7 @@ TEST_F(LocalBackendTest, ByteIoPingRoundTripsThroughCat) {
     }
 }
 
-TEST_F(LocalBackendTest, LongLinesAreSplitNeverDropped) {
+TEST_P(LocalBackendTest, LongLinesAreSplitNeverDropped) {
     constexpr std::size_t max_line = 16;
     auto opts = options({"/bin/cat"});
     opts.max_line_bytes = max_line;
@@ -335,7 +346,7 @@ TEST_F(LocalBackendTest, LongLinesAreSplitNeverDropped) {
     EXPECT_EQ(next_line(*reader), "\xc3\xa9z");
 }
 
-TEST_F(LocalBackendTest, BadCommandFailsAndLeavesNoProcessAndNoWorkspace) {
+TEST_P(LocalBackendTest, BadCommandFailsAndLeavesNoProcessAndNoWorkspace) {
     for (const char* command : {"/definitely-not-a-centaur-command", "definitely-not-a-centaur-command"}) {
         LocalSandboxBackend backend(io_.get_executor(), options({command}));
         auto created = run(backend.create(SandboxSpec{"cli:test", "codex", {}}));
@@ -348,19 +359,21 @@ TEST_F(LocalBackendTest, BadCommandFailsAndLeavesNoProcessAndNoWorkspace) {
     }
 }
 
-TEST_F(LocalBackendTest, StopKillsGrandchildren) {
+TEST_P(LocalBackendTest, StopKillsGrandchildren) {
+    // A unique sleep duration marks the tree's processes in the host's /proc, whatever namespace they are in.
+    const std::string token = "1000." + std::to_string(::getpid()) + std::to_string(std::rand() % 100000);
     LocalSandboxBackend backend(io_.get_executor(),
-                                options({"/bin/sh", "-c", "echo $$; sleep 1000 & sleep 1000"}));
+                                options({"/bin/sh", "-c", "sleep " + token + " & sleep " + token + " & echo up; wait"}));
     auto sandbox = create(backend);
     auto reader = start_reader(sandbox);
-    const pid_t group = std::stoi(next_line(*reader));
-    ASSERT_TRUE(wait_for([&] { return live_group_members(group) >= 2; }, test_timeout));
+    EXPECT_EQ(next_line(*reader), "up");
+    ASSERT_TRUE(wait_for([&] { return live_processes_with_arg(token) >= 2; }, test_timeout));
     run(sandbox->stop());
-    EXPECT_TRUE(wait_for([&] { return live_group_members(group) == 0; }, test_timeout))
-        << live_group_members(group) << " processes survived";
+    EXPECT_TRUE(wait_for([&] { return live_processes_with_arg(token) == 0; }, test_timeout))
+        << live_processes_with_arg(token) << " processes survived";
 }
 
-TEST_F(LocalBackendTest, WorkloadGetsACleanEnvironmentFromBaseSpecAndHarness) {
+TEST_P(LocalBackendTest, WorkloadGetsACleanEnvironmentFromBaseSpecAndHarness) {
     auto opts = options({"env"});  // found through the sandbox's PATH
     opts.base_env["SHARED"] = "from-base";
     opts.base_env["BASE_ONLY"] = "1";
@@ -375,16 +388,18 @@ TEST_F(LocalBackendTest, WorkloadGetsACleanEnvironmentFromBaseSpecAndHarness) {
         if (!*line) break;
         env.insert(**line);
     }
-    EXPECT_EQ(env, (std::set<std::string>{"PATH=/usr/bin:/bin", "SHARED=from-spec", "BASE_ONLY=1", "EXTRA=2",
-                                          "CENTAUR_HARNESS_TYPE=claude", "CENTAUR_THREAD_KEY=cli:0123"}));
+    std::set<std::string> expected{"PATH=/usr/bin:/bin", "SHARED=from-spec", "BASE_ONLY=1", "EXTRA=2",
+                                   "CENTAUR_HARNESS_TYPE=claude", "CENTAUR_THREAD_KEY=cli:0123"};
+    if (isolated()) expected.insert("PWD=/workspace");  // bubblewrap's --chdir sets it
+    EXPECT_EQ(env, expected);
 }
 
-TEST_F(LocalBackendTest, WorkloadRunsInItsWorkspaceWithStderrLogged) {
+TEST_P(LocalBackendTest, WorkloadRunsInItsWorkspaceWithStderrLogged) {
     LocalSandboxBackend backend(io_.get_executor(),
                                 options({"/bin/sh", "-c", "pwd -P; echo oops >&2; echo done"}));
     auto sandbox = create(backend);
     auto reader = start_reader(sandbox);
-    EXPECT_EQ(next_line(*reader), fs::canonical(root_ / sandbox->id()).string());
+    EXPECT_EQ(next_line(*reader), isolated() ? std::string("/workspace") : fs::canonical(root_ / sandbox->id()).string());
     EXPECT_EQ(next_line(*reader), "done");
     std::ifstream log(root_ / sandbox->id() / ".stderr.log");
     std::string logged;
@@ -392,7 +407,7 @@ TEST_F(LocalBackendTest, WorkloadRunsInItsWorkspaceWithStderrLogged) {
     EXPECT_EQ(logged, "oops");
 }
 
-TEST_F(LocalBackendTest, RunsTheMockAgentWithTheSpecsHarness) {
+TEST_P(LocalBackendTest, RunsTheMockAgentWithTheSpecsHarness) {
     auto opts = options({(bin_dir() / "centaur-mock-agent").string()});
     opts.base_env["CENTAUR_MOCK_DELAY_MS"] = "1";
     LocalSandboxBackend backend(io_.get_executor(), std::move(opts));
@@ -406,5 +421,11 @@ TEST_F(LocalBackendTest, RunsTheMockAgentWithTheSpecsHarness) {
         R"({"type":"item.agentMessage.delta","turnId":"mock-turn-1","delta":"PONG model=gpt-x harness=claude"})");
     EXPECT_THAT(lines[5], ::testing::HasSubstr(R"("status":"completed")"));
 }
+
+INSTANTIATE_TEST_SUITE_P(Isolation, LocalBackendTest,
+                         ::testing::Values(IsolationMode::required, IsolationMode::disabled),
+                         [](const ::testing::TestParamInfo<IsolationMode>& info) {
+                             return std::string(info.param == IsolationMode::required ? "Bubblewrap" : "PlainProcess");
+                         });
 
 }  // namespace

@@ -24,6 +24,8 @@ constexpr std::size_t max_utf8_continuation_bytes = 3;
 constexpr unsigned char utf8_continuation_mask = 0xC0;
 constexpr unsigned char utf8_continuation_bits = 0x80;
 constexpr std::streamoff stderr_tail_bytes = 2048;
+constexpr int cgroup_removal_attempts = 100;
+constexpr auto cgroup_removal_interval = std::chrono::milliseconds(10);
 
 bool is_continuation_byte(char c) {
     return (static_cast<unsigned char>(c) & utf8_continuation_mask) == utf8_continuation_bits;
@@ -50,17 +52,19 @@ std::string read_tail(const std::filesystem::path& file, std::streamoff max_byte
 
 std::shared_ptr<LocalSandbox> LocalSandbox::adopt(asio::any_io_executor executor, std::string id,
                                                   std::filesystem::path workspace, ChildProcess child,
-                                                  std::size_t max_line_bytes) {
+                                                  std::size_t max_line_bytes, Extras extras) {
+    const auto lifetime = extras.max_lifetime;
     auto sandbox = std::make_shared<LocalSandbox>(std::move(executor), std::move(id), std::move(workspace),
-                                                  std::move(child), max_line_bytes);
+                                                  std::move(child), max_line_bytes, std::move(extras));
     // Armed before the io_context can poll: the reactor is edge-triggered and a wait is not speculative, so
     // an exit reported while no wait is queued would be lost.
     sandbox->watch_exit();
+    if (lifetime.count() > 0) sandbox->arm_lifetime(lifetime);
     return sandbox;
 }
 
 LocalSandbox::LocalSandbox(asio::any_io_executor executor, std::string id, std::filesystem::path workspace,
-                           ChildProcess child, std::size_t max_line_bytes)
+                           ChildProcess child, std::size_t max_line_bytes, Extras extras)
     : id_(std::move(id)),
       workspace_(std::move(workspace)),
       pid_(child.pid),
@@ -69,18 +73,27 @@ LocalSandbox::LocalSandbox(asio::any_io_executor executor, std::string id, std::
       stdout_(executor, child.stdout_fd.release()),
       pidfd_(executor, child.pidfd.release()),
       reaped_event_(executor, asio::steady_timer::time_point::max()),
-      stopped_event_(executor, asio::steady_timer::time_point::max()) {
+      stopped_event_(executor, asio::steady_timer::time_point::max()),
+      cgroup_(std::move(extras.cgroup)),
+      keep_workspace_(extras.keep_workspace),
+      lifetime_timer_(executor) {
     CENTAUR_ASSERT(max_line_bytes_ > 0, "max_line_bytes must be positive");
 }
 
 LocalSandbox::~LocalSandbox() {
     if (!reaped_) {
-        ::kill(-pid_, SIGKILL);
+        kill_tree();
         int status = 0;
         while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
         }
     }
     if (stop_state_ != StopState::stopped) remove_workspace();
+}
+
+void LocalSandbox::close_stdin() {
+    boost::system::error_code ignored;
+    stdin_.close(ignored);
+    stdin_closed_ = true;
 }
 
 void LocalSandbox::mark_running() {
@@ -90,7 +103,7 @@ void LocalSandbox::mark_running() {
 asio::awaitable<result<void>> LocalSandbox::write_line(std::string line) {
     auto self = shared_from_this();
     CENTAUR_ASSERT(!writing_, "at most one write_line may be outstanding");
-    if (stop_state_ != StopState::not_stopped || reaped_) co_return errc::sandbox_gone;
+    if (stop_state_ != StopState::not_stopped || reaped_ || stdin_closed_) co_return errc::sandbox_gone;
     line.push_back('\n');
     writing_ = true;
     auto [ec, written] = co_await asio::async_write(stdin_, asio::buffer(line), use_tuple);
@@ -141,9 +154,31 @@ std::string LocalSandbox::take_chunk() {
     return chunk;
 }
 
+void LocalSandbox::kill_tree() {
+    ::kill(-pid_, SIGKILL);
+    if (cgroup_) cgroup_->kill_all();
+}
+
+void LocalSandbox::arm_lifetime(std::chrono::seconds lifetime) {
+    lifetime_timer_.expires_after(lifetime);
+    lifetime_timer_.async_wait([weak = weak_from_this(), lifetime](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (ec || !self || self->reaped_ || self->stop_state_ != StopState::not_stopped) return;
+        self->termination_reason_ = "max lifetime of " + std::to_string(lifetime.count()) + " s exceeded";
+        spdlog::warn("sandbox {}: {}: killing it", self->id_, self->termination_reason_);
+        if (self->status_ == SandboxStatus::suspended && self->cgroup_) self->cgroup_->thaw();
+        self->kill_tree();
+    });
+}
+
 result<void> LocalSandbox::pause() {
     if (status_ == SandboxStatus::suspended) return {};
     if (status_ != SandboxStatus::running) return errc::sandbox_gone;
+    if (cgroup_ && cgroup_->can_freeze()) {
+        if (!cgroup_->freeze()) return errc::sandbox_failed;
+        status_ = SandboxStatus::suspended;
+        return {};
+    }
     if (::kill(-pid_, SIGSTOP) != 0) return errno == ESRCH ? errc::sandbox_gone : errc::sandbox_failed;
     status_ = SandboxStatus::suspended;
     return {};
@@ -152,6 +187,11 @@ result<void> LocalSandbox::pause() {
 result<void> LocalSandbox::resume() {
     if (status_ == SandboxStatus::running) return {};
     if (status_ != SandboxStatus::suspended) return errc::sandbox_gone;
+    if (cgroup_ && cgroup_->can_freeze()) {
+        if (!cgroup_->thaw()) return errc::sandbox_failed;
+        status_ = SandboxStatus::running;
+        return {};
+    }
     if (::kill(-pid_, SIGCONT) != 0) return errno == ESRCH ? errc::sandbox_gone : errc::sandbox_failed;
     status_ = SandboxStatus::running;
     return {};
@@ -166,13 +206,24 @@ asio::awaitable<void> LocalSandbox::stop() {
     }
     stop_state_ = StopState::stopping;
     status_ = SandboxStatus::gone;
+    lifetime_timer_.cancel();
     boost::system::error_code ignored;
     stdin_.close(ignored);
     if (!reaped_) {
         // Not reaped yet, so the group id can't have been reused. SIGKILL also ends stopped (paused)
-        // processes.
-        ::kill(-pid_, SIGKILL);
+        // processes; the cgroup sweep thaws frozen ones and catches those that left the group.
+        kill_tree();
         while (!try_reap()) co_await reaped_event_.async_wait(use_tuple);
+    }
+    if (cgroup_) {
+        // Processes outside the leader's subtree die asynchronously: sweep until the groups can go.
+        asio::steady_timer retry(stdin_.get_executor());
+        for (int attempt = 0; attempt < cgroup_removal_attempts && !cgroup_->remove(); ++attempt) {
+            cgroup_->kill_all();
+            retry.expires_after(cgroup_removal_interval);
+            co_await retry.async_wait(use_tuple);
+        }
+        cgroup_.reset();
     }
     stdout_.close(ignored);
     pidfd_.close(ignored);
@@ -199,7 +250,9 @@ void LocalSandbox::on_pidfd_readable() {
         return;
     }
     // The leader is a zombie, so its pid (the group id) is still reserved: the tree dies with its leader.
-    if (rc == 0) ::kill(-pid_, SIGKILL);
+    if (rc == 0) kill_tree();
+    lifetime_timer_.cancel();
+    if (cgroup_ && termination_reason_.empty()) termination_reason_ = cgroup_->limit_report();
     if (!try_reap()) {
         watch_exit();
         return;
@@ -222,6 +275,7 @@ bool LocalSandbox::try_reap() {
 }
 
 void LocalSandbox::remove_workspace() noexcept {
+    if (keep_workspace_) return;
     std::error_code ec;
     std::filesystem::remove_all(workspace_, ec);
     if (ec)
@@ -231,11 +285,12 @@ void LocalSandbox::remove_workspace() noexcept {
 void LocalSandbox::log_self_exit() const {
     const std::string how = wait_status_ ? describe_wait_status(*wait_status_) : "status unknown";
     const bool clean = wait_status_ && WIFEXITED(*wait_status_) && WEXITSTATUS(*wait_status_) == 0;
-    if (clean) {
+    if (clean && termination_reason_.empty()) {
         spdlog::info("sandbox {}: workload exited ({})", id_, how);
         return;
     }
-    spdlog::warn("sandbox {}: workload exited ({}); stderr tail: {}", id_, how,
+    spdlog::warn("sandbox {}: workload exited ({}{}{}); stderr tail: {}", id_, how,
+                 termination_reason_.empty() ? "" : "; ", termination_reason_,
                  read_tail(workspace_ / stderr_log_name, stderr_tail_bytes));
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // One local sandbox: a child process group with piped stdin/stdout, watched through its pidfd.
 
+#include "cgroup.hpp"
 #include "process_spawn.hpp"
 
 #include <centaur/core/sandbox.hpp>
@@ -9,6 +10,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <memory>
@@ -28,15 +30,23 @@ inline constexpr char stderr_log_name[] = ".stderr.log";
 /// -> stopped when the leader exits by itself (the rest of its group is killed at that moment, stdout can
 /// still be drained to EOF); -> gone once stop() starts. The leader is reaped as soon as its pidfd turns
 /// readable.
+/// With a cgroup, pause/resume use its freezer (the whole tree, even processes that left the group) and
+/// stop/exit kill every process in it; `max_lifetime` > 0 kills the tree that long after adoption.
 class LocalSandbox final : public Sandbox, public std::enable_shared_from_this<LocalSandbox> {
 public:
+    struct Extras {
+        std::unique_ptr<SandboxCgroup> cgroup;  ///< may be null (no cgroups on this host)
+        bool keep_workspace = false;            ///< a caller-provided workspace: never removed
+        std::chrono::seconds max_lifetime{0};   ///< 0: no wall-clock limit
+    };
+
     /// Takes ownership of `child` and `workspace` and starts watching for the child's exit.
     static std::shared_ptr<LocalSandbox> adopt(boost::asio::any_io_executor executor, std::string id,
                                                std::filesystem::path workspace, ChildProcess child,
-                                               std::size_t max_line_bytes);
+                                               std::size_t max_line_bytes, Extras extras);
 
     LocalSandbox(boost::asio::any_io_executor executor, std::string id, std::filesystem::path workspace,
-                 ChildProcess child, std::size_t max_line_bytes);
+                 ChildProcess child, std::size_t max_line_bytes, Extras extras);
     /// Last resort when stop() was never awaited: SIGKILL the group and reap synchronously.
     ~LocalSandbox() override;
     LocalSandbox(const LocalSandbox&) = delete;
@@ -49,7 +59,10 @@ public:
     result<void> pause() override;
     result<void> resume() override;
     boost::asio::awaitable<void> stop() override;
+    std::string termination_reason() const override { return termination_reason_; }
 
+    /// Closes the workload's stdin (it sees EOF); later writes fail with sandbox_gone.
+    void close_stdin();
     /// created -> running; called by the backend once exec succeeded. No effect in any other status.
     void mark_running();
     pid_t pid() const { return pid_; }
@@ -66,6 +79,8 @@ private:
     std::string take_chunk();
     void remove_workspace() noexcept;
     void log_self_exit() const;
+    void kill_tree();
+    void arm_lifetime(std::chrono::seconds lifetime);
 
     const std::string id_;
     const std::filesystem::path workspace_;
@@ -85,7 +100,12 @@ private:
     bool reading_ = false;
     bool writing_ = false;
     bool stdout_eof_ = false;
+    bool stdin_closed_ = false;
     std::optional<int> wait_status_;
+    std::unique_ptr<SandboxCgroup> cgroup_;
+    const bool keep_workspace_;
+    boost::asio::steady_timer lifetime_timer_;
+    std::string termination_reason_;
 };
 
 }  // namespace centaur::sandbox

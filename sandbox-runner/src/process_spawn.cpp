@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -15,7 +16,7 @@
 namespace centaur::sandbox {
 namespace {
 
-enum class ExecStage : int { setpgid = 1, pdeathsig, parent_gone, stdio, chdir, exec };
+enum class ExecStage : int { setpgid = 1, pdeathsig, parent_gone, stdio, chdir, exec, cgroup, rlimit, credentials };
 
 constexpr int exit_exec_failed = 127;
 constexpr int first_non_stdio_fd = 3;
@@ -59,6 +60,13 @@ struct ChildPlan {
     int stderr_fd;
     int status_fd;
     pid_t parent_pid;
+    const int* cgroup_fds;
+    std::size_t cgroup_fd_count;
+    const std::pair<int, rlim_t>* rlimits;
+    std::size_t rlimit_count;
+    bool switch_user;
+    uid_t uid;
+    gid_t gid;
 };
 
 [[noreturn]] void fail_in_child(int status_fd, ExecStage stage) {
@@ -80,6 +88,18 @@ struct ChildPlan {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
 
     if (::setpgid(0, 0) != 0) fail_in_child(plan.status_fd, ExecStage::setpgid);
+    for (std::size_t i = 0; i < plan.cgroup_fd_count; ++i) {
+        if (::write(plan.cgroup_fds[i], "0", 1) != 1) fail_in_child(plan.status_fd, ExecStage::cgroup);
+    }
+    for (std::size_t i = 0; i < plan.rlimit_count; ++i) {
+        const struct rlimit limit {plan.rlimits[i].second, plan.rlimits[i].second};
+        if (::setrlimit(static_cast<__rlimit_resource>(plan.rlimits[i].first), &limit) != 0)
+            fail_in_child(plan.status_fd, ExecStage::rlimit);
+    }
+    // The death signal is cleared by a credential change: switch first, then ask for it.
+    if (plan.switch_user && (::setgroups(0, nullptr) != 0 || ::setresgid(plan.gid, plan.gid, plan.gid) != 0 ||
+                             ::setresuid(plan.uid, plan.uid, plan.uid) != 0))
+        fail_in_child(plan.status_fd, ExecStage::credentials);
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail_in_child(plan.status_fd, ExecStage::pdeathsig);
     if (::getppid() != plan.parent_pid) {
         errno = ESRCH;
@@ -117,6 +137,12 @@ std::string_view stage_name(int stage) {
             return "chdir";
         case ExecStage::exec:
             return "execve";
+        case ExecStage::cgroup:
+            return "joining the cgroups";
+        case ExecStage::rlimit:
+            return "setrlimit";
+        case ExecStage::credentials:
+            return "switching to the sandbox uid";
     }
     return "unknown step";
 }
@@ -135,8 +161,10 @@ result<SpawnedProcess> spawn_process(const SpawnRequest& request) {
     if (!stdout_pipe) return stdout_pipe.error();
     auto status_pipe = make_pipe();
     if (!status_pipe) return status_pipe.error();
-    UniqueFd stderr_log(
-        ::open(request.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, stderr_log_mode));
+    UniqueFd stderr_log(request.inherit_stderr
+                            ? ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, first_non_stdio_fd)
+                            : ::open(request.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                                     stderr_log_mode));
     if (!stderr_log || !raise_above_stdio(stderr_log)) return last_error();
 
     const auto argv = c_strings(request.argv);
@@ -150,7 +178,14 @@ result<SpawnedProcess> spawn_process(const SpawnRequest& request) {
                          stdout_pipe->write_end.get(),
                          stderr_log.get(),
                          status_pipe->write_end.get(),
-                         ::getpid()};
+                         ::getpid(),
+                         request.cgroup_procs_fds.data(),
+                         request.cgroup_procs_fds.size(),
+                         request.rlimits.data(),
+                         request.rlimits.size(),
+                         request.run_as.has_value(),
+                         request.run_as ? request.run_as->uid : uid_t{0},
+                         request.run_as ? request.run_as->gid : gid_t{0}};
 
     sigset_t all_signals;
     sigset_t previous_mask;

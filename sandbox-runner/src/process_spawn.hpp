@@ -1,12 +1,17 @@
 #pragma once
-// Starting one workload process: fork + exec with async-signal-safe child code. The isolation layer
-// (bubblewrap, a later issue) plugs in as an argv prefix: SpawnRequest.argv is the whole command line.
+// Starting one workload process: fork + exec with async-signal-safe child code. Isolation plugs in as an
+// argv prefix (bubblewrap: SpawnRequest.argv is the whole command line), cgroup membership, rlimits and
+// the uid the child drops to before exec.
 
 #include "unique_fd.hpp"
 
 #include <centaur/core/result.hpp>
 
+#include <sys/resource.h>
 #include <sys/types.h>
+
+#include <optional>
+#include <utility>
 
 #include <filesystem>
 #include <string>
@@ -19,6 +24,17 @@ struct SpawnRequest {
     std::vector<std::string> env;       ///< the complete environment, "NAME=value" each
     std::filesystem::path cwd;          ///< must exist
     std::filesystem::path stderr_path;  ///< created (0600) or appended to; becomes the child's fd 2
+    bool inherit_stderr = false;        ///< the runner's own fd 2 instead of stderr_path
+    /// `cgroup.procs` files (write ends): the child writes "0" to each first, joining the groups.
+    std::vector<int> cgroup_procs_fds;
+    /// (resource, limit) pairs set as soft and hard limit before the uid switch.
+    std::vector<std::pair<int, rlim_t>> rlimits;
+    struct Credentials {
+        uid_t uid;
+        gid_t gid;
+    };
+    /// Drop to this uid/gid (supplementary groups cleared) before exec; needs root.
+    std::optional<Credentials> run_as;
 };
 
 /// A started child. It leads its own process group (pgid == pid) and gets SIGKILL when the thread that

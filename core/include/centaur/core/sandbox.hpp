@@ -39,6 +39,9 @@ public:
     virtual result<void> resume() = 0;
     /// Kills the whole process tree and reaps it. Idempotent.
     virtual boost::asio::awaitable<void> stop() = 0;
+    /// Why the sandbox ended by itself when a limit ended it ("memory limit of … exceeded", "max lifetime of
+    /// … exceeded"); empty otherwise (or not known yet). Meaningful once status() is stopped.
+    virtual std::string termination_reason() const { return {}; }
 };
 
 /// Creates sandboxes. Thread: the processor's io_context. Implementations: LocalSandboxBackend (processes),

@@ -1,15 +1,19 @@
 #pragma once
-// The `local` Sandbox backend: each sandbox is one child process tree on this host (no isolation yet;
-// bubblewrap comes as an argv prefix in a later issue).
+// The `local` Sandbox backend: each sandbox is one child process tree on this host, isolated by bubblewrap
+// namespaces, a dedicated unprivileged uid, cgroup limits, rlimits and a wall-clock limit.
 
 #include <centaur/core/sandbox.hpp>
+#include <centaur/sandbox/isolation.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 
 #include <cstddef>
 #include <filesystem>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace centaur::sandbox {
@@ -29,11 +33,28 @@ struct LocalBackendOptions {
     /// Longer stdout lines come back split into chunks of at most this many bytes (cut at a UTF-8
     /// boundary when there is one within the last 3 bytes), never dropped.
     std::size_t max_line_bytes = default_max_line_bytes;
+    /// Namespaces, uid, limits; probed once by the backend's constructor.
+    IsolationOptions isolation;
+    /// Extra read-only binds, host path -> sandbox path (isolated sandboxes only), e.g. a workload's files.
+    std::vector<std::pair<std::filesystem::path, std::filesystem::path>> ro_binds;
+    /// Use this directory as every sandbox's workspace (kept on stop) instead of a fresh one per sandbox.
+    std::optional<std::filesystem::path> fixed_workspace;
+    /// The workload's stderr goes to the runner's own stderr instead of `.stderr.log`.
+    bool inherit_stderr = false;
 };
+
+struct IsolationSetup;
 
 /// Creates sandboxes as local processes: fork + exec in the child's own process group, PR_SET_PDEATHSIG
 /// SIGKILL (the child dies with the thread that called create), stdin/stdout pipes, exit detection through
 /// a pidfd. Sandbox ids are `local-<16 hex>` from the kernel's random source.
+///
+/// Isolation (when the probe succeeded): the child joins the sandbox's cgroups, sets its rlimits, drops to
+/// the sandbox uid (when the runner is root) and execs `bwrap … -- <workload>`; the workload sees
+/// /workspace (its private directory), a read-only /usr, private /tmp, /proc, /dev, loopback only, and the
+/// environment built here, nothing else. The program is bound read-only at /opt/centaur/bin/<name> unless it
+/// lives under /usr. Without namespaces: `required` fails every create, `preferred` and `disabled` run the
+/// workload as a plain process (still with uid, cgroups and rlimits).
 ///
 /// Threading: single-threaded. The backend and every sandbox it creates are used only from the thread
 /// running the executor's io_context; that thread must outlive the sandboxes (it is their death signal's
@@ -45,9 +66,18 @@ struct LocalBackendOptions {
 /// workload that exited fails with sandbox_gone instead of killing the server.
 class LocalSandboxBackend final : public SandboxBackend {
 public:
+    /// Probes isolation (blocking, bounded; start-up only), logs the report, and reaps the cgroups of runners
+    /// that died (orphans of a crash).
     LocalSandboxBackend(boost::asio::any_io_executor executor, LocalBackendOptions options);
+    ~LocalSandboxBackend() override;
 
     std::string_view name() const override { return "local"; }
+    /// What the start-up probe found.
+    const IsolationReport& isolation() const;
+    /// Whether create() runs workloads (false: isolation required but unavailable).
+    bool can_run() const;
+    /// Kills and removes sandboxes of runners that are gone. Returns how many. Blocking (cgroupfs).
+    int reap_orphans();
 
     /// Starts the workload and completes once it has exec'd (status running). errc::sandbox_failed with
     /// nothing left behind (no process, no workspace) when the workspace, the environment, the spawn or the
@@ -57,6 +87,7 @@ public:
 private:
     boost::asio::any_io_executor executor_;
     LocalBackendOptions options_;
+    std::unique_ptr<IsolationSetup> setup_;
 };
 
 }  // namespace centaur::sandbox
