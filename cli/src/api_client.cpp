@@ -35,7 +35,7 @@ std::string url_encode_component(std::string_view text) {
     return out;
 }
 
-ApiClient::ApiClient(std::string base_url, std::string token) : token_(std::move(token)) {
+ApiClient::ApiClient(std::string base_url, std::string token) : base_url_(base_url), token_(std::move(token)) {
     std::string_view rest(base_url);
     rest.remove_prefix(std::string_view("http://").size());
     auto slash = rest.find('/');
@@ -62,19 +62,24 @@ struct Connection {
     beast::flat_buffer buffer;
 };
 
+/// Connects within `timeout`; a failure throws one line naming the server: "cannot reach <url>: <why>".
 asio::awaitable<void> connect(beast::tcp_stream& stream, const std::string& host, const std::string& port,
-                              std::chrono::milliseconds timeout) {
+                              std::chrono::milliseconds timeout, const std::string& base_url) {
     asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
-    auto endpoints = co_await resolver.async_resolve(host, port, use_awaitable);
+    auto [resolve_error, endpoints] =
+        co_await resolver.async_resolve(host, port, asio::as_tuple(use_awaitable));
+    if (resolve_error) throw std::runtime_error("cannot reach " + base_url + ": " + resolve_error.message());
     stream.expires_after(timeout);
-    co_await stream.async_connect(endpoints, use_awaitable);
+    auto [connect_error, endpoint] = co_await stream.async_connect(endpoints, asio::as_tuple(use_awaitable));
+    (void)endpoint;
+    if (connect_error) throw std::runtime_error("cannot reach " + base_url + ": " + connect_error.message());
 }
 
 }  // namespace
 
 asio::awaitable<json::value> ApiClient::post(std::string path, json::value body) {
     beast::tcp_stream stream(co_await asio::this_coro::executor);
-    co_await connect(stream, host_, port_, request_timeout);
+    co_await connect(stream, host_, port_, request_timeout, base_url_);
 
     http::request<http::string_body> req{http::verb::post, prefix_ + path, 11};
     req.set(http::field::host, host_ + ":" + port_);
@@ -105,7 +110,7 @@ asio::awaitable<json::value> ApiClient::post(std::string path, json::value body)
 asio::awaitable<void> ApiClient::stream(std::string path, std::optional<std::string> last_event_id,
                                         std::function<bool(std::string_view)> on_bytes) {
     beast::tcp_stream stream(co_await asio::this_coro::executor);
-    co_await connect(stream, host_, port_, request_timeout);
+    co_await connect(stream, host_, port_, request_timeout, base_url_);
 
     http::request<http::empty_body> req{http::verb::get, prefix_ + path, 11};
     req.set(http::field::host, host_ + ":" + port_);

@@ -48,6 +48,7 @@ public:
     std::chrono::milliseconds stream_idle_timeout{60000};
 
 private:
+    std::string base_url_;
     std::string host_;
     std::string port_;
     std::string prefix_;
