@@ -67,7 +67,7 @@ std::vector<pid_t> read_pids(const fs::path& dir) {
     return pids;
 }
 
-/// Start time of `pid` in clock ticks since boot, or empty when the process does not exist.
+/// Start time of `pid` in clock ticks since boot, or empty when the process does not exist or is a zombie.
 std::string process_start_time(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
     std::string stat;
@@ -76,6 +76,8 @@ std::string process_start_time(pid_t pid) {
     if (comm_end == std::string::npos) return {};
     std::istringstream fields(stat.substr(comm_end + 2));
     std::string field;
+    if (stat.size() > comm_end + 2 && (stat[comm_end + 2] == 'Z' || stat[comm_end + 2] == 'X'))
+        return {};  // a zombie is a dead runner whose parent has not reaped it yet
     // Fields after "(comm)" start at field 3 (state).
     for (int index = 3; fields >> field; ++index)
         if (index == stat_starttime_field) return field;

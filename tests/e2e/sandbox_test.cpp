@@ -1,0 +1,281 @@
+// End-to-end isolation probes: commands run through `centaur-sandbox-runner run`, which starts them exactly as a
+// workload is started (bubblewrap namespaces, sandbox uid, cgroups, rlimits), and report what they could see
+// and do. Each probe prints a verdict line per attempt; the host side checks its own state too.
+
+#include <centaur/test_support/test_support.hpp>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace centaur::e2e {
+namespace {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using test_support::ChildProcess;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr auto run_timeout = 30s;
+constexpr int exit_killed = 128 + SIGKILL;
+
+struct Outcome {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+};
+
+/// Runs `centaur-sandbox-runner run <flags> -- <argv>` to completion (bounded).
+Outcome run_in_sandbox(std::vector<std::string> flags, std::vector<std::string> argv,
+                       std::map<std::string, std::string> env = {}) {
+    std::vector<std::string> args{test_support::bin_path("centaur-sandbox-runner"), "run"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.push_back("--");
+    args.insert(args.end(), argv.begin(), argv.end());
+    ChildProcess runner(args, env);
+    auto code = runner.wait_for_exit(run_timeout);
+    EXPECT_TRUE(code.has_value()) << "runner did not finish: " << runner.stderr_text();
+    return Outcome{code.value_or(-1), runner.stdout_text(), runner.stderr_text()};
+}
+
+Outcome run_shell(const std::string& script, std::vector<std::string> flags = {},
+                  std::map<std::string, std::string> env = {}) {
+    return run_in_sandbox(std::move(flags), {"/bin/bash", "-c", script}, std::move(env));
+}
+
+std::string unique_token() {
+    std::random_device rd;
+    return std::to_string(::getpid()) + "-" + std::to_string(rd());
+}
+
+class SandboxIsolation : public ::testing::Test {
+protected:
+    void SetUp() override {
+        scratch_ = fs::temp_directory_path() / ("centaur-sandbox-e2e-" + unique_token());
+        fs::create_directories(scratch_);
+    }
+    void TearDown() override { fs::remove_all(scratch_); }
+    fs::path scratch_;
+};
+
+TEST_F(SandboxIsolation, ProbeReportsWhichLimitsAreEnforced) {
+    ChildProcess probe({test_support::bin_path("centaur-sandbox-runner"), "probe"});
+    ASSERT_EQ(probe.wait_for_exit(run_timeout), 0) << probe.stdout_text() << probe.stderr_text();
+    const auto report = probe.stdout_text();
+    EXPECT_THAT(report, HasSubstr("isolation: bubblewrap"));
+    EXPECT_THAT(report, HasSubstr("enforced: namespaces: user, pid, ipc, uts, net"));
+    EXPECT_THAT(report, HasSubstr("enforced: uid "));
+    EXPECT_THAT(report, HasSubstr("enforced: processes: "));
+    EXPECT_THAT(report, HasSubstr("enforced: memory: "));
+}
+
+TEST_F(SandboxIsolation, CannotSeeHostFilesOutsideItsBinds) {
+    const fs::path host_file = scratch_ / "host-only.txt";
+    std::ofstream(host_file) << "host data\n";
+    std::string script;
+    for (const std::string& path : {host_file.string(), scratch_.string(), std::string("/root"), std::string("/home"),
+                                   std::string("/etc/shadow"), std::string("/etc/passwd"), std::string("/var"),
+                                   std::string("/work"), fs::current_path().string()})
+        script += "if [ -e '" + path + "' ]; then echo 'VISIBLE " + path + "'; else echo 'hidden " + path + "'; fi; ";
+    script += "echo done";
+    const auto r = run_shell(script);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("done"));
+    EXPECT_THAT(r.out, Not(HasSubstr("VISIBLE"))) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("hidden " + host_file.string()));
+}
+
+TEST_F(SandboxIsolation, CannotReachTheNetwork) {
+    // A listener on the host's loopback: the sandbox's loopback is its own, so nothing must arrive here.
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(listener, 8), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+    const std::string port = std::to_string(ntohs(addr.sin_port));
+
+    const auto r = run_shell(
+        "for target in 127.0.0.1/" + port + " 1.1.1.1/80 10.0.0.1/80; do "
+        "  if (echo hi > /dev/tcp/$target) 2>/dev/null; then echo CONNECTED $target; else echo blocked $target; fi; "
+        "done; echo interfaces $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, Not(HasSubstr("CONNECTED"))) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("blocked 1.1.1.1/80"));
+    EXPECT_THAT(r.out, HasSubstr("interfaces lo\n"));
+    EXPECT_LT(::accept(listener, nullptr, nullptr), 0) << "a connection from the sandbox reached the host";
+    ::close(listener);
+}
+
+TEST_F(SandboxIsolation, CannotSeeTheHostsEnvironmentSecrets) {
+    const std::string secret = "sk-host-secret-" + unique_token();
+    // The script names the secret only in two halves, so its own command line can't match.
+    const auto half = secret.size() / 2;
+    const auto r = run_shell("env; cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'; a='" + secret.substr(0, half) +
+                                 "'; b='" + secret.substr(half) + "'; grep -rls \"$a$b\" /etc /tmp /workspace /dev "
+                                 "2>/dev/null; echo done",
+                             {}, {{"OPENAI_API_KEY", secret}, {"CENTAUR_TEST_SECRET", secret}});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("HOME=/workspace"));
+    EXPECT_THAT(r.out, HasSubstr("done"));
+    EXPECT_THAT(r.out, Not(HasSubstr(secret)));
+    EXPECT_THAT(r.out, Not(HasSubstr("OPENAI_API_KEY")));
+}
+
+TEST_F(SandboxIsolation, CannotExceedItsProcessLimit) {
+    constexpr int pids_limit = 16;
+    const std::string bomb =
+        "import os, time\n"
+        "n = 0\n"
+        "try:\n"
+        "    while n < 200:\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(30)\n"
+        "            os._exit(0)\n"
+        "        n += 1\n"
+        "    print('unbounded', n)\n"
+        "except OSError as e:\n"
+        "    print('blocked after', n, 'forks:', e.strerror)\n";
+    const auto r = run_in_sandbox({"--pids-limit", std::to_string(pids_limit)}, {"/usr/bin/python3", "-c", bomb});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("blocked after"));
+    EXPECT_THAT(r.out, Not(HasSubstr("unbounded")));
+    std::istringstream words(r.out.substr(r.out.find("blocked after") + std::string("blocked after").size()));
+    int forks = -1;
+    words >> forks;
+    EXPECT_GE(forks, 1);
+    EXPECT_LT(forks, pids_limit);
+}
+
+TEST_F(SandboxIsolation, CannotWriteOutsideItsWorkspace) {
+    const fs::path workspace = scratch_ / "ws";
+    fs::create_directories(workspace);
+    fs::permissions(workspace, fs::perms::all);  // the sandbox uid writes here
+    const std::string tmp_name = "centaur-private-tmp-" + unique_token();
+    std::string script;
+    for (const std::string path : {"/usr/x", "/x", "/etc/x", "/bin/x", "/proc/sys/kernel/hostname", "/proc/x"})
+        script += "if (echo x > " + path + ") 2>/dev/null; then echo WROTE " + path + "; else echo refused " + path +
+                  "; fi; ";
+    script += "echo inside > /workspace/result.txt && echo wrote-workspace; echo t > /tmp/" + tmp_name +
+              " && echo wrote-private-tmp";
+    const auto r = run_shell(script, {"--workspace", workspace.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, Not(HasSubstr("WROTE"))) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("refused /usr/x"));
+    EXPECT_THAT(r.out, HasSubstr("wrote-workspace"));
+    EXPECT_THAT(r.out, HasSubstr("wrote-private-tmp"));
+    EXPECT_EQ(test_support::read_file((workspace / "result.txt").string()), "inside\n");
+    EXPECT_FALSE(fs::exists(fs::path("/tmp") / tmp_name)) << "the sandbox's /tmp is the host's";
+    EXPECT_FALSE(fs::exists("/x"));
+}
+
+/// Host uids (from /proc/<pid>/status) of the sandboxed processes whose command line contains `token` (the
+/// runner itself, root, names it too and is left out).
+std::vector<long> host_uids_of(const std::string& token) {
+    std::vector<long> uids;
+    for (const auto& e : fs::directory_iterator("/proc")) {
+        std::ifstream f(e.path() / "cmdline");
+        std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        if (cmd.find(token) == std::string::npos || cmd.find("centaur-sandbox-runner") != std::string::npos) continue;
+        std::ifstream status(e.path() / "status");
+        for (std::string line; std::getline(status, line);) {
+            if (line.rfind("Uid:", 0) != 0) continue;
+            std::istringstream fields(line.substr(4));
+            long real = -1, effective = -1;
+            fields >> real >> effective;
+            uids.push_back(real);
+            uids.push_back(effective);
+        }
+    }
+    return uids;
+}
+
+TEST_F(SandboxIsolation, RunsAsANonRootHostUid) {
+    const std::string token = "1000." + std::to_string(::getpid()) + std::to_string(std::random_device{}() % 10000);
+    ChildProcess runner({test_support::bin_path("centaur-sandbox-runner"), "run", "--", "/bin/sh", "-c",
+                         "echo uid $(id -u); exec sleep " + token});
+    ASSERT_TRUE(runner.wait_for_stdout("uid ", run_timeout)) << runner.stderr_text();
+    EXPECT_THAT(runner.stdout_text(), Not(HasSubstr("uid 0\n")));
+    std::vector<long> uids;
+    const auto deadline = std::chrono::steady_clock::now() + run_timeout;
+    while ((uids = host_uids_of(token)).empty() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+    ASSERT_FALSE(uids.empty());
+    for (const long uid : uids) EXPECT_NE(uid, 0) << "a sandbox process runs as host root";
+    if (::geteuid() == 0) {
+        // The runner is root: it must have dropped to the dedicated account.
+        ChildProcess id({"id", "-u", "centaur-sandbox"});
+        ASSERT_EQ(id.wait_for_exit(run_timeout), 0);
+        for (const long uid : uids) EXPECT_EQ(std::to_string(uid) + "\n", id.stdout_text());
+    }
+}
+
+TEST_F(SandboxIsolation, MemoryHogIsKilledWithAClearReason) {
+    const auto r = run_in_sandbox({"--memory-limit-bytes", std::to_string(64 << 20)},
+                                  {"/usr/bin/python3", "-c", "b = bytearray(512 << 20); print('allocated')"});
+    EXPECT_EQ(r.exit_code, exit_killed) << r.out << r.err;
+    EXPECT_THAT(r.out, Not(HasSubstr("allocated")));
+    EXPECT_THAT(r.err, HasSubstr("memory limit of 67108864 bytes exceeded"));
+}
+
+TEST_F(SandboxIsolation, WallClockLimitKillsTheTree) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto r = run_shell("sleep 30 & sleep 30; echo survived", {"--max-lifetime-secs", "1"});
+    EXPECT_EQ(r.exit_code, exit_killed) << r.out << r.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+    EXPECT_THAT(r.out, Not(HasSubstr("survived")));
+    EXPECT_THAT(r.err, HasSubstr("max lifetime of 1 s exceeded"));
+}
+
+TEST_F(SandboxIsolation, ACrashedRunnersSandboxDiesAndItsGroupsAreReaped) {
+    const std::string token = "1000." + std::to_string(::getpid()) + std::to_string(std::random_device{}() % 10000);
+    ChildProcess runner({test_support::bin_path("centaur-sandbox-runner"), "run", "--", "/bin/sh", "-c",
+                         "sleep " + token + " & echo started; sleep " + token});
+    ASSERT_TRUE(runner.wait_for_stdout("started", run_timeout)) << runner.stderr_text();
+    const std::string group = "runner-" + std::to_string(runner.pid()) + "-";
+    auto groups_left = [&] {
+        int n = 0;
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator("/sys/fs/cgroup/pids/centaur", ec))
+            if (e.path().filename().string().rfind(group, 0) == 0) ++n;
+        return n;
+    };
+    auto sleepers = [&] {
+        int n = 0;
+        for (const auto& e : fs::directory_iterator("/proc")) {
+            std::ifstream f(e.path() / "cmdline");
+            std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+            if (cmd.find(token) != std::string::npos) ++n;
+        }
+        return n;
+    };
+    EXPECT_GE(sleepers(), 2);
+    runner.kill(SIGKILL);
+    ASSERT_TRUE(runner.wait_for_exit(run_timeout).has_value());
+    const auto deadline = std::chrono::steady_clock::now() + run_timeout;
+    while (sleepers() > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(sleepers(), 0) << "sandbox processes outlived their runner";
+
+    ChildProcess reaper({test_support::bin_path("centaur-sandbox-runner"), "reap"});
+    ASSERT_EQ(reaper.wait_for_exit(run_timeout), 0) << reaper.stderr_text();
+    EXPECT_THAT(reaper.stdout_text(), ::testing::MatchesRegex("reaped [0-9]+\n"));
+    EXPECT_EQ(groups_left(), 0) << "the dead runner's cgroups are still there";
+}
+
+}  // namespace
+}  // namespace centaur::e2e
