@@ -1,14 +1,25 @@
 #include <centaur/projections/events_route.hpp>
 #include <centaur/projections/projection_hub.hpp>
 #include <centaur/projections/session_queries.hpp>
+#include <centaur/projections/stream_probe.hpp>
 #include <centaur/schemas/event_types.hpp>
+
+#include "live_fanout.hpp"
+
+#include <boost/asio/this_coro.hpp>
+#include <boost/json.hpp>
 
 #include <charconv>
 
 namespace centaur::projections {
 namespace {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
 
-constexpr std::string_view stream_failed = R"({"error":"event stream failed"})";
+constexpr const char* reason_slow = "slow_client";
+constexpr const char* reason_gap = "gap";
+constexpr const char* reason_store = "store_unavailable";
 
 /// Parses a non-negative decimal event id; nullopt on anything else.
 std::optional<EventId> parse_event_id(std::string_view text) {
@@ -19,38 +30,218 @@ std::optional<EventId> parse_event_id(std::string_view text) {
     return EventId(v);
 }
 
-boost::asio::awaitable<void> stream_events(SessionQueries& queries, ProjectionHub& hub, EventsRouteOptions options,
-                                           ThreadKey key, EventId cursor, std::optional<std::string> execution_id,
-                                           http::SseStream& sse) {
-    std::shared_ptr<ProjectionHub::Watch> watch = hub.watch(key.str());
-    sse.on_close([weak = std::weak_ptr<ProjectionHub::Watch>(watch)] {
-        if (auto w = weak.lock()) w->cancel();
-    });
-    if (!co_await sse.send_retry(options.client_retry)) co_return;
-    while (sse.open() && !watch->cancelled()) {
-        const EventId seen = watch->latest();
-        auto page = co_await queries.read_after(key, cursor, execution_id, options.page_size);
-        if (!page) {
-            co_await sse.send_event("", event_type::stream_error, stream_failed);
-            co_return;
+/// Data of a `session.stream_error` frame.
+std::string stream_error_data(std::string_view error, std::string_view reason) {
+    return json::serialize(json::object{{"error", error}, {"reason", reason}});
+}
+
+std::string gap_message(const ThreadPoint& cursor, const StoredEvent* next) {
+    return "cannot prove continuity after event " + std::to_string(cursor.event_id.value) + " (seq " +
+           std::to_string(cursor.seq.value) + "): the projection has " +
+           (next ? "seq " + std::to_string(next->seq.value) + " next" : std::string("no later event"));
+}
+
+std::string slow_client_message(std::size_t behind) {
+    return "client too slow: fell more than " + std::to_string(behind) +
+           " events behind the thread; reconnect with Last-Event-ID";
+}
+
+/// One attached stream, run by the route's stream function on the io_context. Every event of the thread with seq
+/// > `cursor_.seq` is handled in seq order exactly once: replayed from Postgres while the stream is behind the
+/// live feed's ring, then taken from the ring. Only events with id > `floor_` (the requested cursor) that match
+/// the execution filter are written.
+class EventStream {
+public:
+    EventStream(SessionQueries& queries, LiveFanout& fanout, const EventsRouteOptions& options, ThreadKey key,
+                ThreadPoint start, EventId floor, std::optional<std::string> execution_id, http::SseStream& sse)
+        : queries_(queries),
+          fanout_(fanout),
+          options_(options),
+          key_(std::move(key)),
+          cursor_(start),
+          floor_(floor),
+          execution_id_(std::move(execution_id)),
+          sse_(sse) {}
+
+    asio::awaitable<void> run() {
+        // Subscribe before the first read of the projection (the feed starts reading the head concurrently).
+        auto ex = co_await asio::this_coro::executor;
+        sub_ = fanout_.subscribe(key_, ex);
+        sub_->set_cut_off([this] { sse_.close(); });
+        sse_.on_close([weak = std::weak_ptr<LiveFanout::Subscription>(sub_)] {
+            if (auto s = weak.lock()) s->cancel();
+        });
+        if (!co_await sse_.send_retry(options_.client_retry)) co_return;
+
+        bool replayed_to_end = false;  // the last Postgres page was short: wait for the feed to start
+        while (sse_.open()) {
+            batch_.clear();
+            const auto status = sub_->poll(cursor_.seq, options_.max_write_bytes, batch_);
+            switch (status) {
+                case LiveFanout::Status::ready:
+                    if (!co_await send(batch_)) co_return;
+                    break;
+                case LiveFanout::Status::starting:
+                    if (replayed_to_end) {
+                        co_await sub_->wait(Clock::time_point::max());
+                        break;
+                    }
+                    [[fallthrough]];
+                case LiveFanout::Status::behind: {
+                    const bool must_progress = status == LiveFanout::Status::behind;
+                    const auto outcome = co_await replay_page(must_progress);
+                    if (outcome == Replay::over) co_return;
+                    replayed_to_end = outcome == Replay::caught_up;
+                    break;
+                }
+                case LiveFanout::Status::waiting:
+                    co_await sub_->wait(Clock::time_point::max());
+                    break;
+                case LiveFanout::Status::lapped: {
+                    const std::string message = slow_client_message(options_.buffer_events);
+                    co_await stream_error(reason_slow, message);
+                    co_return;
+                }
+                case LiveFanout::Status::failed:
+                    co_await stream_error(sub_->failure_reason(), sub_->failure());
+                    co_return;
+            }
         }
-        for (const auto& e : *page) {
-            const std::string id = std::to_string(e.event_id.value);
-            if (!co_await sse.send_event(id, e.event_type, e.data)) co_return;
-            cursor = e.event_id;
-        }
-        if (page->size() == options.page_size) continue;
-        co_await watch->wait_beyond(seen, std::chrono::steady_clock::now() + options.safety_poll);
     }
+
+private:
+    enum class Replay { more, caught_up, over };
+
+    /// Reads the next page after the cursor from Postgres and sends its contiguous prefix. A hole right after the
+    /// cursor (or, with `must_progress`, no row although the feed has later ones) is re-read up to max_retries
+    /// times, then the stream ends with a stream error.
+    asio::awaitable<Replay> replay_page(bool must_progress) {
+        for (int attempt = 0;; ++attempt) {
+            const std::optional<std::string> every_execution;  // the filter applies after the continuity check
+            auto page = co_await queries_.read_after(key_, cursor_.event_id, every_execution, options_.page_size);
+            if (!sse_.open()) co_return Replay::over;
+            if (!page) {
+                if (attempt >= options_.max_retries) {
+                    const std::string message = "event store unavailable";
+                    co_await stream_error(reason_store, message);
+                    co_return Replay::over;
+                }
+                co_await pause();
+                continue;
+            }
+            std::size_t contiguous = 0;
+            while (contiguous < page->size() && (*page)[contiguous].seq.value == cursor_.seq.value + 1 +
+                                                                                    static_cast<std::int64_t>(contiguous))
+                ++contiguous;
+            const bool whole = contiguous == page->size();
+            if (contiguous > 0 || (whole && !must_progress)) {
+                const bool full = page->size() == options_.page_size;
+                page->resize(contiguous);
+                if (!co_await send_all(*page)) co_return Replay::over;
+                co_return whole && !full ? Replay::caught_up : Replay::more;
+            }
+            if (attempt >= options_.max_retries) {
+                const std::string message = gap_message(cursor_, page->empty() ? nullptr : &page->front());
+                co_await stream_error(reason_gap, message);
+                co_return Replay::over;
+            }
+            co_await pause();
+        }
+    }
+
+    /// Sends `events` in writes of at most max_write_bytes of data each.
+    asio::awaitable<bool> send_all(const std::vector<StoredEvent>& events) {
+        std::size_t i = 0;
+        while (i < events.size()) {
+            batch_.clear();
+            std::size_t bytes = 0;
+            while (i < events.size() && (batch_.empty() || bytes + events[i].data.size() <= options_.max_write_bytes)) {
+                bytes += events[i].data.size();
+                batch_.push_back(events[i]);
+                ++i;
+            }
+            if (!co_await send(batch_)) co_return false;
+        }
+        co_return true;
+    }
+
+    /// Writes the events of `events` (contiguous after the cursor) that pass the floor and the filter, in one
+    /// write, then moves the cursor past all of them. False when the stream is over.
+    asio::awaitable<bool> send(const std::vector<StoredEvent>& events) {
+        frames_.clear();
+        ids_.clear();
+        ids_.reserve(events.size());  // frames_ hold views into ids_: no reallocation below
+        for (const auto& e : events) {
+            if (e.event_id.value <= floor_.value) continue;
+            if (execution_id_ && e.execution_id != execution_id_) continue;
+            ids_.push_back(std::to_string(e.event_id.value));
+            frames_.push_back(http::SseFrame{ids_.back(), e.event_type, e.data});
+        }
+        if (!frames_.empty()) {
+            sub_->set_writing(true);
+            const bool written = co_await sse_.send_events(frames_);
+            sub_->set_writing(false);
+            if (!written) {
+                if (sub_->lapped()) count_error(reason_slow);  // cut off by the feed during the write
+                co_return false;
+            }
+            if (options_.probe) options_.probe->events_sent.Increment(static_cast<double>(frames_.size()));
+        }
+        cursor_ = ThreadPoint{events.back().seq, events.back().event_id};
+        co_return true;
+    }
+
+    asio::awaitable<void> stream_error(const char* reason, const std::string& message) {
+        count_error(reason);
+        const std::string data = stream_error_data(message, reason);
+        co_await sse_.send_event("", event_type::stream_error, data);
+    }
+
+    void count_error(const char* reason) {
+        if (!options_.probe) return;
+        options_.probe->stream_error(reason);
+        if (std::string_view(reason) == reason_slow) options_.probe->slow_disconnects.Increment();
+    }
+
+    asio::awaitable<void> pause() {
+        const auto until = Clock::now() + options_.retry_pause;
+        while (sse_.open() && Clock::now() < until) co_await sub_->wait(until);
+    }
+
+    SessionQueries& queries_;
+    LiveFanout& fanout_;
+    const EventsRouteOptions& options_;
+    const ThreadKey key_;
+    ThreadPoint cursor_;    ///< every event up to this seq has been handled
+    const EventId floor_;   ///< events with an id at or below this are handled but not written
+    const std::optional<std::string> execution_id_;
+    http::SseStream& sse_;
+    std::shared_ptr<LiveFanout::Subscription> sub_;
+    std::vector<StoredEvent> batch_;
+    std::vector<std::string> ids_;
+    std::vector<http::SseFrame> frames_;
+};
+
+FanoutOptions fanout_options(const EventsRouteOptions& o) {
+    FanoutOptions f;
+    f.page_size = o.page_size;
+    f.buffer_events = o.buffer_events;
+    f.buffer_bytes = o.buffer_bytes;
+    f.poll = o.live_poll;
+    f.retry_pause = o.retry_pause;
+    f.max_retries = o.max_retries;
+    return f;
 }
 
 }  // namespace
 
 http::Route events_route(SessionQueries& queries, ProjectionHub& hub, EventsRouteOptions options) {
+    auto fanout = std::make_shared<LiveFanout>(queries, hub, fanout_options(options), options.probe);
+    auto shared_options = std::make_shared<const EventsRouteOptions>(options);
     return http::Route{
         "GET", "/api/session/{thread_key}/events", http::Capability::sessions_read,
-        [&queries, &hub, options](const http::Request& req,
-                                  const http::PathParams& params) -> boost::asio::awaitable<http::Response> {
+        [&queries, fanout, shared_options](const http::Request& req,
+                                           const http::PathParams& params) -> boost::asio::awaitable<http::Response> {
             std::string why;
             auto key = ThreadKey::parse(params.at("thread_key"), &why);
             if (!key) co_return http::error_response(400, why);
@@ -61,26 +252,29 @@ http::Route events_route(SessionQueries& queries, ProjectionHub& hub, EventsRout
                 if (!id) co_return http::error_response(400, "after_event_id must be a non-negative integer");
                 cursor = *id;
             }
-            if (auto last = req.header("last-event-id")) {
+            if (auto last = req.header("last-event-id"); last && !last->empty()) {
                 auto id = parse_event_id(*last);
                 if (!id) co_return http::error_response(400, "Last-Event-ID must be a non-negative integer");
                 cursor = *id;
             }
+            ThreadPoint start;
             if (cursor.value > 0) {
-                auto owner = co_await queries.thread_of(cursor);
-                if (!owner) co_return http::error_response(503, "event store unavailable");
-                if (*owner && **owner != key->str())
+                auto position = co_await queries.cursor_position(*key, cursor);
+                if (!position) co_return http::error_response(503, "event store unavailable");
+                if (position->owner && *position->owner != key->str())
                     co_return http::error_response(400, "event " + std::to_string(cursor.value) +
                                                             " belongs to another thread");
+                start = position->at_or_before;
             }
             std::optional<std::string> execution_id;
             if (auto it = req.query.find("execution_id"); it != req.query.end() && !it->second.empty())
                 execution_id = it->second;
 
             http::Response res;
-            res.stream = [&queries, &hub, options, key = *key, cursor,
+            res.stream = [&queries, fanout, shared_options, key = *key, start, cursor,
                           execution_id](http::SseStream& sse) -> boost::asio::awaitable<void> {
-                co_await stream_events(queries, hub, options, key, cursor, execution_id, sse);
+                EventStream stream(queries, *fanout, *shared_options, key, start, cursor, execution_id, sse);
+                co_await stream.run();
             };
             co_return res;
         }};

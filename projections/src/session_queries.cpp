@@ -122,28 +122,46 @@ boost::asio::awaitable<result<std::vector<StoredEvent>>> SessionQueries::read_af
             const auto rows =
                 execution_id
                     ? exec(c, "read_after_execution",
-                           "select event_id, seq, event_type, data from session_events where thread_key = $1 and "
-                           "event_id > $2 and execution_id = $3 order by event_id limit $4",
+                           "select event_id, seq, event_type, data, execution_id from session_events "
+                           "where thread_key = $1 and event_id > $2 and execution_id = $3 order by event_id limit $4",
                            key, after.value, *execution_id, static_cast<long long>(limit))
                     : exec(c, "read_after",
-                           "select event_id, seq, event_type, data from session_events where thread_key = $1 and "
-                           "event_id > $2 order by event_id limit $3",
+                           "select event_id, seq, event_type, data, execution_id from session_events "
+                           "where thread_key = $1 and event_id > $2 order by event_id limit $3",
                            key, after.value, static_cast<long long>(limit));
             std::vector<StoredEvent> out;
             out.reserve(rows.size());
             for (const auto& r : rows) {
                 out.push_back(StoredEvent{EventId(r[0].as<std::int64_t>()), EventSeq(r[1].as<std::int64_t>()),
-                                          r[2].c_str(), std::string(r[3].c_str(), r[3].size())});
+                                          r[2].c_str(), std::string(r[3].c_str(), r[3].size()),
+                                          r[4].is_null() ? std::nullopt : std::optional<std::string>(r[4].c_str())});
             }
             return out;
         });
 }
 
-boost::asio::awaitable<result<std::optional<std::string>>> SessionQueries::thread_of(EventId id) {
-    return pool_.run<std::optional<std::string>>([id](pqxx::connection& c) {
-        const auto rows = exec(c, "thread_of", "select thread_key from session_events where event_id = $1", id.value);
-        if (rows.empty()) return std::optional<std::string>{};
-        return std::optional<std::string>{rows[0][0].c_str()};
+boost::asio::awaitable<result<CursorPosition>> SessionQueries::cursor_position(const ThreadKey& key, EventId cursor) {
+    return pool_.run<CursorPosition>([key = key.str(), cursor](pqxx::connection& c) {
+        const auto rows = exec(c, "cursor_position",
+                               "select (select thread_key from session_events where event_id = $2), p.seq, p.event_id "
+                               "from (select 1) one left join lateral (select seq, event_id from session_events "
+                               "where thread_key = $1 and event_id <= $2 order by event_id desc limit 1) p on true",
+                               key, cursor.value);
+        CursorPosition out;
+        const auto& r = rows[0];
+        if (!r[0].is_null()) out.owner = r[0].c_str();
+        if (!r[1].is_null())
+            out.at_or_before = ThreadPoint{EventSeq(r[1].as<std::int64_t>()), EventId(r[2].as<std::int64_t>())};
+        return out;
+    });
+}
+
+boost::asio::awaitable<result<ThreadPoint>> SessionQueries::thread_head(const ThreadKey& key) {
+    return pool_.run<ThreadPoint>([key = key.str()](pqxx::connection& c) {
+        const auto rows = exec(c, "thread_head",
+                               "select last_seq, last_event_id from session_threads where thread_key = $1", key);
+        if (rows.empty()) return ThreadPoint{};
+        return ThreadPoint{EventSeq(rows[0][0].as<std::int64_t>()), EventId(rows[0][1].as<std::int64_t>())};
     });
 }
 

@@ -4,22 +4,37 @@
 #include <centaur/http/types.hpp>
 
 #include <chrono>
+#include <cstddef>
 
 namespace centaur::projections {
 
 class ProjectionHub;
 class SessionQueries;
+class StreamProbe;
 
 struct EventsRouteOptions {
-    std::size_t page_size = 500;                    ///< rows per replay query
-    std::chrono::milliseconds safety_poll{30'000};  ///< re-read Postgres this often even without a wake-up
+    std::size_t page_size = 500;                    ///< rows per replay query (and per live-feed read)
     std::chrono::milliseconds client_retry{1'000};  ///< `retry:` sent once at the start of the stream
+    /// Events kept per thread for its live streams (CENTAUR_SSE_CLIENT_BUFFER_EVENTS): a live client that falls
+    /// further behind the thread's head is cut off with `session.stream_error` and resumes with Last-Event-ID.
+    std::size_t buffer_events = 4096;
+    std::size_t buffer_bytes = 16 << 20;            ///< the same bound in bytes of event data per thread
+    std::size_t max_write_bytes = 64 << 10;         ///< event data per socket write (at least one event)
+    std::chrono::milliseconds live_poll{1'000};     ///< the live feed re-reads Postgres this often without a hint
+    std::chrono::milliseconds retry_pause{200};     ///< pause before re-reading a hole or after a failed read
+    int max_retries = 10;                           ///< re-reads before `session.stream_error` (hole, store down)
+    StreamProbe* probe = nullptr;                   ///< metrics; optional, outlives the server
 };
 
 /// The route. Frames: `id:` decimal event id, `event:` type, `data:` raw harness line for session.output.line,
-/// compact JSON otherwise. Start point: the `Last-Event-ID` header, else `after_event_id`, else the beginning;
-/// a non-numeric cursor or one that belongs to another thread is a 400; a cursor past the end waits. The
-/// stream never ends on a terminal event; a failure sends `event: session.stream_error` (no id) and closes.
+/// compact JSON otherwise; optional `execution_id` filter. Start point: the `Last-Event-ID` header (an empty one
+/// is ignored), else `after_event_id`, else the beginning; a non-numeric cursor or one that belongs to another
+/// thread is a 400 before the stream starts; a cursor past the end, or a thread without events yet, waits.
+/// `retry:` is sent once; idle streams get heartbeat comments from the server (CENTAUR_SSE_KEEPALIVE_SECS).
+/// Every event of the thread after the cursor is sent once, in order, proven contiguous by the per-thread `seq`
+/// (replay from Postgres, then the thread's shared live feed); when continuity cannot be proven within
+/// `max_retries` re-reads, or the client falls more than `buffer_events` behind while live, the stream sends
+/// `event: session.stream_error` (no id, JSON `{"error","reason"}`) and closes. It never ends on a terminal event.
 /// `queries` and `hub` outlive the server.
 http::Route events_route(SessionQueries& queries, ProjectionHub& hub, EventsRouteOptions options);
 

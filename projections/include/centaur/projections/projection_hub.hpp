@@ -1,7 +1,8 @@
 #pragma once
-// In-process wake-ups: the projector publishes "thread K is projected up to event E" after each commit; SSE
-// streams and read-your-writes waits watch a thread and wake when it moves. A hint only: readers always read
-// Postgres, so a missed or coalesced wake-up costs latency, never data.
+// In-process wake-ups: the projector publishes "thread K is projected up to event E" after each commit; the
+// events stream's live feeds (one watch per thread per process, shared by all its clients) and read-your-writes
+// waits watch a thread and wake when it moves. A hint only: readers always read Postgres, so a missed or
+// coalesced wake-up costs latency, never data.
 
 #include <centaur/schemas/ids.hpp>
 

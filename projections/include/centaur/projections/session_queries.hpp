@@ -25,6 +25,19 @@ struct StoredEvent {
     EventSeq seq;
     std::string event_type;
     std::string data;  ///< SSE data: raw harness line for output lines, compact JSON otherwise
+    std::optional<std::string> execution_id;
+};
+
+/// A point in one thread's event sequence: the event with `seq` has id `event_id` ({0, 0} = before the first).
+struct ThreadPoint {
+    EventSeq seq{0};
+    EventId event_id{0};
+};
+
+/// Where a stream cursor (an event id) falls in a thread.
+struct CursorPosition {
+    std::optional<std::string> owner;  ///< thread of the event with the cursor's id; nullopt when no such event
+    ThreadPoint at_or_before;          ///< the thread's last event with id <= cursor ({0, 0} when none)
 };
 
 /// Postgres-backed reads. Thread: callers' io_context; queries run on the pool's workers. Holds references to
@@ -44,8 +57,10 @@ public:
     boost::asio::awaitable<result<std::vector<StoredEvent>>> read_after(const ThreadKey& key, EventId after,
                                                                         std::optional<std::string> execution_id,
                                                                         std::size_t limit);
-    /// The thread an event id belongs to (nullopt when no such event).
-    boost::asio::awaitable<result<std::optional<std::string>>> thread_of(EventId id);
+    /// The owner of event `cursor` and the last event of `key` at or before it, read in one statement.
+    boost::asio::awaitable<result<CursorPosition>> cursor_position(const ThreadKey& key, EventId cursor);
+    /// The last projected event of `key` ({0, 0} when it has none yet).
+    boost::asio::awaitable<result<ThreadPoint>> thread_head(const ThreadKey& key);
 
 private:
     pg::Pool& pool_;

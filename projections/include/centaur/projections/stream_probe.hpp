@@ -1,0 +1,28 @@
+#pragma once
+// Metrics of the events stream (`GET /api/session/{thread_key}/events`) and its live fan-out. Owns its
+// prometheus-cpp families.
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+namespace centaur::projections {
+
+/// Thread-safe (prometheus-cpp metrics are atomic). Made by the app from its registry and passed to the events
+/// route by pointer; outlives the server. Tests read the metrics directly.
+class StreamProbe {
+public:
+    explicit StreamProbe(prometheus::Registry& registry);
+
+    prometheus::Gauge& clients;              ///< centaur_sse_clients: attached streams
+    prometheus::Gauge& live_feeds;           ///< centaur_sse_live_feeds: threads with a shared live feed
+    prometheus::Counter& events_sent;        ///< centaur_sse_events_sent_total: event frames written
+    prometheus::Counter& slow_disconnects;   ///< centaur_sse_slow_client_disconnects_total: clients cut off
+    prometheus::Family<prometheus::Counter>& stream_errors;  ///< centaur_sse_stream_errors_total{reason}
+
+    /// Counts one `session.stream_error` (or cut-off) with `reason`: slow_client, gap, store_unavailable.
+    void stream_error(const char* reason);
+};
+
+}  // namespace centaur::projections
