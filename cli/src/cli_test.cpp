@@ -129,6 +129,42 @@ TEST(Options, RejectsBadValues) {
     EXPECT_TRUE(std::holds_alternative<ShowHelp>(parse({"--help"})));
 }
 
+TEST(Options, FlagTableMatchesTheParserHelpCompletionsAndManPage) {
+    const std::map<std::string, std::string> sample{
+        {"URL", "http://127.0.0.1:1"}, {"TOKEN", "t"}, {"KEY", "cli:0123456789abcdef0123456789abcdef"},
+        {"TYPE", "codex"}, {"TEXT", "hi"}, {"LINE", "{}"}, {"MS", "1000"}, {"ID", "1"}, {"WHAT", "bash"}};
+    const auto help = help_text();
+    const auto bash = bash_completion();
+    const auto zsh = zsh_completion();
+    const auto man = man_page();
+    for (const auto& f : flag_table()) {
+        for (const char* name : {f.name, f.alias}) {
+            if (!name) continue;
+            std::vector<std::string> args{name};
+            if (f.value) args.push_back(sample.at(f.value));
+            auto r = parse(args);
+            if (auto* e = std::get_if<std::string>(&r)) {
+                EXPECT_EQ(e->find("unexpected argument"), std::string::npos) << *e;
+            }
+            EXPECT_NE(help.find(name), std::string::npos) << name;
+            EXPECT_NE(bash.find(name), std::string::npos) << name;
+            EXPECT_NE(zsh.find(name), std::string::npos) << name;
+        }
+        std::string roff_name;
+        for (char c : std::string(f.name)) roff_name += c == '-' ? std::string("\\-") : std::string(1, c);
+        EXPECT_NE(man.find(roff_name), std::string::npos) << f.name;
+        if (f.env) {
+            EXPECT_NE(help.find(std::string("[env: ") + f.env + "]"), std::string::npos);
+        }
+        if (f.default_value) {
+            EXPECT_NE(help.find(std::string("[default: ") + f.default_value + "]"), std::string::npos);
+        }
+    }
+    EXPECT_EQ(std::get<Generate>(parse({"--generate", "zsh"})).what, "zsh");
+    EXPECT_TRUE(std::holds_alternative<std::string>(parse({"--generate", "fish"})));
+    EXPECT_NE(bash.find("--harness-type) COMPREPLY=($(compgen -W \"codex amp"), std::string::npos) << bash;
+}
+
 TEST(UrlEncode, MatchesEncodeUriComponent) {
     EXPECT_EQ(url_encode_component("slack:C1:17.5 a/b"), "slack%3AC1%3A17.5%20a%2Fb");
     EXPECT_EQ(url_encode_component("A-z_0.!~*'()"), "A-z_0.!~*'()");

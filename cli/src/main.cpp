@@ -247,6 +247,12 @@ int main(int argc, char** argv) {
         std::cout << help_text();
         return 0;
     }
+    if (auto* generate = std::get_if<Generate>(&parsed)) {
+        if (generate->what == "bash") std::cout << bash_completion();
+        else if (generate->what == "zsh") std::cout << zsh_completion();
+        else std::cout << man_page();
+        return 0;
+    }
     if (auto* error = std::get_if<std::string>(&parsed)) {
         std::cerr << "Error: " << *error << "\n\n" << "For more information, try '--help'.\n";
         return 2;

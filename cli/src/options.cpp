@@ -22,37 +22,161 @@ bool parse_int(std::string_view text, Int& out) {
 
 }  // namespace
 
+const std::vector<FlagSpec>& flag_table() {
+    static const std::vector<FlagSpec> table{
+        {"--api-url", nullptr, "URL", "CENTAUR_API_URL", "http://127.0.0.1:8080", "API base URL (http://)", nullptr},
+        {"--api-token", nullptr, "TOKEN", "CENTAUR_API_TOKEN", nullptr,
+         "bearer token; optional when the server runs open", nullptr},
+        {"--thread-key", nullptr, "KEY", nullptr, nullptr,
+         "thread to use; a new cli:<uuid> is generated and printed as thread_key=... on stderr when absent", nullptr},
+        {"--attach", nullptr, nullptr, nullptr, nullptr,
+         "only stream the thread (needs --thread-key; refuses --message and --input-line)", nullptr},
+        {"--harness-type", nullptr, "TYPE", nullptr, "codex", "harness of a new session",
+         "codex amp claudecode nanocodex hermes pi omp"},
+        {"--message", nullptr, "TEXT", nullptr, "Reply with exactly PONG and nothing else.", "user message of the turn",
+         nullptr},
+        {"--input-line", nullptr, "LINE", nullptr, nullptr,
+         "raw sandbox stdin line for the execution (repeatable; replaces the message line)", nullptr},
+        {"--idle-timeout-ms", nullptr, "MS", nullptr, "1000", "execution idle timeout", nullptr},
+        {"--max-duration-ms", nullptr, "MS", nullptr, "60000", "execution maximum duration", nullptr},
+        {"--after-event-id", nullptr, "ID", nullptr, "0",
+         "stream events after this id; with --thread-key and no --message/--input-line this attaches", nullptr},
+        {"--all-events", nullptr, nullptr, nullptr, nullptr, "print every event, not only output lines", nullptr},
+        {"--exit-on-terminal", nullptr, nullptr, nullptr, nullptr,
+         "exit 0 when an execution completes, fails or is cancelled (attach: any; else the ones started here)",
+         nullptr},
+        {"--exit-on-output-type", nullptr, "TYPE", nullptr, nullptr, "exit 0 when an output line's JSON \"type\" is TYPE",
+         nullptr},
+        {"--stdin-events", "--stdin", nullptr, nullptr, nullptr,
+         "read commands from stdin: text, /message <text>, /input <raw-json-line>, /execute <json-array-or-line>, "
+         "/quit; an unknown /command exits 1",
+         nullptr},
+        {"--tui", nullptr, nullptr, nullptr, nullptr,
+         "terminal UI: the thread as a live transcript with an input box (cannot be combined with --stdin-events)",
+         nullptr},
+        {"--debug", nullptr, nullptr, nullptr, nullptr, "with --tui: open the raw events pane (F2 toggles it)", nullptr},
+        {"--reconnect-timeout-ms", nullptr, "MS", nullptr, "30000",
+         "keep reconnecting a dropped stream (with Last-Event-ID) this long", nullptr},
+        {"--generate", nullptr, "WHAT", nullptr, nullptr, "print the bash or zsh completion script or the man page",
+         "bash zsh man"},
+        {"--help", "-h", nullptr, nullptr, nullptr, "print this help", nullptr},
+    };
+    return table;
+}
+
+namespace {
+
+std::string flag_synopsis(const FlagSpec& f) {
+    std::string s = f.name;
+    if (f.alias) s += std::string(", ") + f.alias;
+    if (f.value) s += std::string(" <") + f.value + ">";
+    return s;
+}
+
+std::string flag_details(const FlagSpec& f) {
+    std::string s = f.help;
+    if (f.choices) s += std::string(" [possible values: ") + f.choices + "]";
+    if (f.env) s += std::string(" [env: ") + f.env + "]";
+    if (f.default_value) s += std::string(" [default: ") + f.default_value + "]";
+    return s;
+}
+
+/// Escapes roff's special characters in running text.
+std::string roff(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '\\') out += "\\e";
+        else if (c == '-') out += "\\-";
+        else out.push_back(c);
+    }
+    if (!out.empty() && (out.front() == '.' || out.front() == '\'')) out.insert(0, "\\&");
+    return out;
+}
+
+}  // namespace
+
 std::string help_text() {
-    return R"(centaur-session-cli: create a Centaur thread, send a turn and stream its events; or attach to a thread.
-
-Usage: centaur-session-cli [OPTIONS]
-
-Options:
-  --api-url <URL>              API base URL [env: CENTAUR_API_URL] [default: http://127.0.0.1:8080]
-  --api-token <TOKEN>          Bearer token [env: CENTAUR_API_TOKEN] (optional when the server runs open)
-  --thread-key <KEY>           thread to use; a new cli:<uuid> is generated (and printed) when absent
-  --attach                     only stream the thread (needs --thread-key; no --message/--input-line)
-  --harness-type <TYPE>        codex | amp | claudecode | nanocodex | hermes | pi | omp [default: codex]
-  --message <TEXT>             user message [default: "Reply with exactly PONG and nothing else."]
-  --input-line <LINE>          raw sandbox stdin line for the execution (repeatable; replaces the message line)
-  --idle-timeout-ms <MS>       execution idle timeout [default: 1000]
-  --max-duration-ms <MS>       execution maximum duration [default: 60000]
-  --after-event-id <ID>        stream events after this id [default: 0]; with --thread-key and no
-                               --message/--input-line this attaches
-  --all-events                 print every event, not only output lines
-  --exit-on-terminal           exit 0 when an execution completes, fails or is cancelled
-  --exit-on-output-type <T>    exit 0 when an output line's JSON "type" is T
-  --stdin-events, --stdin      read commands from stdin: text, /message <text>, /input <raw-json-line>,
-                               /execute <json-array-or-line>, /quit
-  --reconnect-timeout-ms <MS>  keep reconnecting a dropped stream this long [default: 30000]
-  --tui                        terminal UI: the thread as a live transcript with an input box (keys: /help);
-                               cannot be combined with --stdin-events
-  --debug                      with --tui: start with the raw events pane open (F2 toggles it)
-  -h, --help                   print this help
-
+    std::string out =
+        "centaur-session-cli: create a Centaur thread, send a turn and stream its events; or attach to a thread.\n\n"
+        "Usage: centaur-session-cli [OPTIONS]\n\nOptions:\n";
+    for (const auto& f : flag_table()) {
+        std::string synopsis = "  " + flag_synopsis(f);
+        constexpr std::size_t column = 34;
+        synopsis += synopsis.size() < column ? std::string(column - synopsis.size(), ' ') : "\n" + std::string(column, ' ');
+        out += synopsis + flag_details(f) + "\n";
+    }
+    out += R"(
 Output: one line per output event, "<event_id>\t<raw line>"; with --all-events other events print as
-{"sse_event":..,"id":..,"data":..}. Diagnostics go to stderr. Exit 1 on any error ("HTTP <status>: <body>").
+{"sse_event":..,"id":..,"data":..}. Diagnostics go to stderr. Exit 0 when the stream ends or an exit
+condition matches, 1 on any error ("HTTP <status>: <body>"), 2 on a bad command line.
+TUI keys: Enter send, Ctrl-J or Alt-Enter newline, Up/Down history, Ctrl-X interrupt the running
+execution, PgUp/PgDn scroll, F2 raw events, F3 all events, Ctrl-O fold/unfold command output,
+Ctrl-D or Ctrl-C quit; /help, /interrupt, /debug, /all, /clear, /quit.
 )";
+    return out;
+}
+
+std::string bash_completion() {
+    std::string flags, cases;
+    for (const auto& f : flag_table()) {
+        flags += std::string(flags.empty() ? "" : " ") + f.name + (f.alias ? std::string(" ") + f.alias : "");
+        if (f.choices) cases += std::string("        ") + f.name + ") COMPREPLY=($(compgen -W \"" + f.choices + "\" -- \"$cur\")); return ;;\n";
+    }
+    std::string valued;
+    for (const auto& f : flag_table())
+        if (f.value && !f.choices) valued += std::string(valued.empty() ? "" : "|") + f.name;
+    return "# bash completion for centaur-session-cli (generated by `centaur-session-cli --generate bash`)\n"
+           "_centaur_session_cli() {\n"
+           "    local cur prev\n"
+           "    cur=\"${COMP_WORDS[COMP_CWORD]}\"\n"
+           "    prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
+           "    case \"$prev\" in\n" +
+           cases + "        " + valued + ") return ;;\n" +
+           "    esac\n"
+           "    COMPREPLY=($(compgen -W \"" + flags + "\" -- \"$cur\"))\n"
+           "}\n"
+           "complete -F _centaur_session_cli centaur-session-cli\n";
+}
+
+std::string zsh_completion() {
+    std::string out = "#compdef centaur-session-cli\n# zsh completion (generated by `centaur-session-cli --generate zsh`)\n"
+                      "_arguments \\\n";
+    for (const auto& f : flag_table()) {
+        std::string help = f.help;
+        for (char& c : help)
+            if (c == '[' || c == ']' || c == '\'' || c == ':') c = ' ';
+        std::string action;
+        if (f.choices) action = std::string(":") + f.value + ":(" + f.choices + ")";
+        else if (f.value) action = std::string(":") + f.value + ": ";
+        const std::string repeat = std::string(f.name) == "--input-line" ? "*" : "";
+        if (f.alias)
+            out += std::string("  '(") + f.name + " " + f.alias + ")'{" + f.name + "," + f.alias + "}'[" + help + "]" + action + "' \\\n";
+        else
+            out += "  '" + repeat + f.name + "[" + help + "]" + action + "' \\\n";
+    }
+    out.resize(out.size() - 3);
+    return out + "\n";
+}
+
+std::string man_page() {
+    std::string out = ".TH CENTAUR-SESSION-CLI 1 \"\" \"centaur\" \"User Commands\"\n"
+                      ".SH NAME\ncentaur\\-session\\-cli \\- drive a Centaur thread from a terminal\n"
+                      ".SH SYNOPSIS\n.B centaur\\-session\\-cli\n[\\fIOPTIONS\\fR]\n"
+                      ".SH DESCRIPTION\nCreates a thread (or uses \\fB\\-\\-thread\\-key\\fR), sends a turn and streams the "
+                      "thread's events; or attaches to a thread and follows it, replaying from an event id. "
+                      "A dropped stream is resumed with Last\\-Event\\-ID.\n.SH OPTIONS\n";
+    for (const auto& f : flag_table()) {
+        out += ".TP\n\\fB" + roff(f.name) + "\\fR";
+        if (f.alias) out += ", \\fB" + roff(f.alias) + "\\fR";
+        if (f.value) out += std::string(" \\fI") + f.value + "\\fR";
+        out += "\n" + roff(flag_details(f)) + "\n";
+    }
+    out += ".SH ENVIRONMENT\n";
+    for (const auto& f : flag_table())
+        if (f.env) out += ".TP\n.B " + std::string(f.env) + "\nsame as \\fB" + roff(f.name) + "\\fR\n";
+    out += ".SH EXIT STATUS\n0 when the stream ends or an exit condition matches; 1 on any error; 2 on a bad "
+           "command line.\n";
+    return out;
 }
 
 ParseResult parse_options(const std::vector<std::string>& args,
@@ -98,6 +222,12 @@ ParseResult parse_options(const std::vector<std::string>& args,
         std::optional<std::string> error;
         std::string text;
         if (flag == "-h" || flag == "--help") return ShowHelp{};
+        else if (flag == "--generate") {
+            if ((error = need(text))) return *error;
+            if (text != "bash" && text != "zsh" && text != "man")
+                return "invalid value '" + text + "' for '--generate' [possible values: bash, zsh, man]";
+            return Generate{text};
+        }
         else if (flag == "--api-url") error = need(o.api_url);
         else if (flag == "--api-token") { error = need(o.api_token); token_given = true; }
         else if (flag == "--thread-key") { error = need(text); o.thread_key = text; }

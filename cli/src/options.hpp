@@ -32,7 +32,25 @@ struct Options {
 };
 
 struct ShowHelp {};
-using ParseResult = std::variant<Options, ShowHelp, std::string /* error */>;
+/// `--generate <bash|zsh|man>`: print a shell completion script or the man page (built from flag_table()).
+struct Generate {
+    std::string what;
+};
+using ParseResult = std::variant<Options, ShowHelp, Generate, std::string /* error */>;
+
+/// One command-line flag as --help, the completions and the man page describe it.
+struct FlagSpec {
+    const char* name;           ///< "--api-url"
+    const char* alias;          ///< "--stdin" or nullptr
+    const char* value;          ///< value placeholder ("URL") or nullptr for a switch
+    const char* env;            ///< environment variable or nullptr
+    const char* default_value;  ///< shown as [default: …] or nullptr
+    const char* help;
+    const char* choices;        ///< space-separated values for completion, or nullptr
+};
+
+/// Every flag parse_options accepts, in --help order. The single source for help, completions and man page.
+const std::vector<FlagSpec>& flag_table();
 
 /// Parses argv (without argv[0]). `getenv` supplies CENTAUR_API_URL / CENTAUR_API_TOKEN defaults.
 ParseResult parse_options(const std::vector<std::string>& args,
@@ -40,5 +58,8 @@ ParseResult parse_options(const std::vector<std::string>& args,
 
 extern const char* const kDefaultPrompt;
 std::string help_text();
+std::string bash_completion();
+std::string zsh_completion();
+std::string man_page();
 
 }  // namespace centaur::cli
