@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -25,6 +26,7 @@ constexpr auto read_statement = "centaur_log_read";
 constexpr auto notify_channel = "centaur_log";
 constexpr auto reconnect_pause = 200ms;
 constexpr auto notification_slice = 100ms;
+constexpr auto rebalance_interval = 250ms;  // how often a group member re-checks its share
 
 struct PendingAppend {
     EventEnvelope event;
@@ -37,17 +39,26 @@ void prepare_append(pqxx::connection& conn) {
 }
 
 /// Blocking reader over `centaur_log`. One thread; `wake` from any.
+///
+/// Groups: every member holds the shared advisory lock (group, 0) while connected, so the members of a group
+/// are the sessions holding it (pg_locks), gone when their connection ends. Member i of n (ordered by backend
+/// pid) wants the partitions p with p % n == i and reads one only while holding the exclusive advisory lock
+/// (group, p + 1): two members never read a partition at the same time, even while they disagree on n.
 class PostgresLogReader final : public LogReader {
 public:
-    PostgresLogReader(std::string url, std::int32_t partitions)
-        : url_(std::move(url)), cursors_(static_cast<std::size_t>(partitions), 0) {}
+    PostgresLogReader(std::string url, std::int32_t partitions, ReaderOptions options)
+        : url_(std::move(url)), partitions_(partitions), options_(std::move(options)),
+          cursors_(static_cast<std::size_t>(partitions), 0), caught_up_(static_cast<std::size_t>(partitions), false),
+          group_key_(static_cast<std::int32_t>(static_cast<std::uint32_t>(kafka_murmur2(options_.group)) & 0x7fffffffU)) {}
 
     result<std::vector<LogRecord>> poll(std::chrono::milliseconds max_wait, std::size_t max_records) override {
         const auto deadline = std::chrono::steady_clock::now() + max_wait;
         try {
             ensure_connected();
+            flush_caught_up();
             for (;;) {
-                auto records = read_once(max_records);
+                rebalance();
+                auto records = owned_.empty() ? std::vector<LogRecord>{} : read_once(max_records);
                 if (!records.empty()) return records;
                 // Nothing new: wait for the append notification (a hint only; the table is the data).
                 for (;;) {
@@ -57,21 +68,42 @@ public:
                     const auto slice = std::min<std::chrono::steady_clock::duration>(notification_slice, deadline - now);
                     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(slice).count();
                     if (conn_->await_notification(us / 1'000'000, us % 1'000'000) > 0) break;
+                    if (!options_.group.empty() && std::chrono::steady_clock::now() >= next_rebalance_) break;
                 }
             }
         } catch (const std::exception& e) {
             spdlog::warn("embedded log reader: {}", e.what());
             receiver_.reset();
             conn_.reset();
+            // Advisory locks died with the connection: another member may take these partitions now.
+            if (!options_.group.empty() && !owned_.empty()) {
+                const PartitionList lost = owned_;
+                owned_.clear();
+                if (options_.on_revoked) options_.on_revoked(lost);
+            }
             std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(max_wait, reconnect_pause));
             return boost::system::error_code(errc::log_unavailable);
         }
     }
 
     void seek(std::int32_t partition, LogOffset after) override {
-        CENTAUR_ASSERT(partition >= 0 && static_cast<std::size_t>(partition) < cursors_.size(), "partition in range");
+        CENTAUR_ASSERT(partition >= 0 && partition < partitions_, "partition in range");
+        if (std::find(owned_.begin(), owned_.end(), partition) == owned_.end() && !options_.group.empty()) return;
         cursors_[static_cast<std::size_t>(partition)] = after.value;
+        caught_up_[static_cast<std::size_t>(partition)] = false;
+        std::erase(pending_caught_up_, partition);
     }
+
+    void store(LogPosition position) override {
+        if (options_.group.empty() || !conn_) return;
+        pqxx::nontransaction tx(*conn_);
+        tx.exec_params("insert into centaur_log_group_offsets (group_name, partition, position) values ($1, $2, $3) "
+                       "on conflict (group_name, partition) do update set position = excluded.position, "
+                       "updated_at = now()",
+                       options_.group, position.partition, position.offset.value);
+    }
+
+    PartitionList assignment() const override { return owned_; }
 
     void wake() override { woken_ = true; }
 
@@ -87,15 +119,73 @@ private:
         conn_ = pg::connect(url_);
         conn_->prepare(read_statement,
                        "select position, partition, envelope from centaur_log where position > $1 "
-                       "order by position limit $2");
+                       "and partition = any($3::int[]) order by position limit $2");
         receiver_ = std::make_unique<Receiver>(*conn_);
+        if (!options_.group.empty()) {
+            pqxx::nontransaction tx(*conn_);
+            tx.exec_params("select pg_advisory_lock_shared($1, 0)", group_key_);
+        }
+        next_rebalance_ = {};
+    }
+
+    /// Brings `owned_` to this member's share. Standalone readers own every partition from the first poll.
+    void rebalance() {
+        if (options_.group.empty()) {
+            if (!owned_.empty()) return;
+            for (std::int32_t p = 0; p < partitions_; ++p) owned_.push_back(p);
+            if (options_.on_assigned) options_.on_assigned(owned_);
+            return;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (now < next_rebalance_) return;
+        next_rebalance_ = now + rebalance_interval;
+        pqxx::nontransaction tx(*conn_);
+        const auto members = tx.exec_params(
+            "select pid = pg_backend_pid() from pg_locks where locktype = 'advisory' and database = "
+            "(select oid from pg_database where datname = current_database()) and classid = $1::bigint::oid "
+            "and objid = 0 and objsubid = 2 and granted order by pid",
+            group_key_);
+        std::int32_t index = -1;
+        const auto n = static_cast<std::int32_t>(members.size());
+        for (std::int32_t i = 0; i < n; ++i)
+            if (members[static_cast<pqxx::result::size_type>(i)][0].as<bool>()) index = i;
+        if (index < 0) return;  // our membership lock is not visible yet
+        PartitionList revoked;
+        for (auto p : owned_)
+            if (p % n != index) revoked.push_back(p);
+        if (!revoked.empty()) {
+            if (options_.on_revoked) options_.on_revoked(revoked);
+            for (auto p : revoked) {
+                tx.exec_params("select pg_advisory_unlock($1, $2)", group_key_, p + 1);
+                owned_.erase(std::find(owned_.begin(), owned_.end(), p));
+            }
+        }
+        PartitionList assigned;
+        for (std::int32_t p = index; p < partitions_; p += n) {
+            if (std::find(owned_.begin(), owned_.end(), p) != owned_.end()) continue;
+            if (!tx.exec_params("select pg_try_advisory_lock($1, $2)", group_key_, p + 1)[0][0].as<bool>()) continue;
+            const auto stored = tx.exec_params(
+                "select position from centaur_log_group_offsets where group_name = $1 and partition = $2",
+                options_.group, p);
+            cursors_[static_cast<std::size_t>(p)] = stored.empty() ? 0 : stored[0][0].as<std::int64_t>();
+            caught_up_[static_cast<std::size_t>(p)] = false;
+            owned_.push_back(p);
+            assigned.push_back(p);
+        }
+        if ((!assigned.empty() || !first_assignment_done_) && options_.on_assigned) options_.on_assigned(assigned);
+        first_assignment_done_ = true;
     }
 
     std::vector<LogRecord> read_once(std::size_t max_records) {
-        std::int64_t from = cursors_.front();
-        for (auto c : cursors_) from = std::min(from, c);
+        std::int64_t from = std::numeric_limits<std::int64_t>::max();
+        std::string owned = "{";
+        for (auto p : owned_) {
+            from = std::min(from, cursors_[static_cast<std::size_t>(p)]);
+            owned += (owned.size() > 1 ? "," : "") + std::to_string(p);
+        }
+        owned += "}";
         pqxx::read_transaction tx(*conn_);
-        const auto rows = tx.exec_prepared(read_statement, from, static_cast<long long>(max_records));
+        const auto rows = tx.exec_prepared(read_statement, from, static_cast<long long>(max_records), owned);
         tx.commit();
         std::vector<LogRecord> out;
         out.reserve(rows.size());
@@ -104,9 +194,9 @@ private:
             const auto position = row[0].as<std::int64_t>();
             const auto partition = row[1].as<std::int32_t>();
             scanned = position;
-            if (partition < 0 || static_cast<std::size_t>(partition) >= cursors_.size()) {
+            if (partition < 0 || partition >= partitions_) {
                 spdlog::error("embedded log: record at position {} names partition {} outside 0..{}", position,
-                              partition, cursors_.size() - 1);
+                              partition, partitions_ - 1);
                 continue;
             }
             auto& cursor = cursors_[static_cast<std::size_t>(partition)];
@@ -116,18 +206,46 @@ private:
             auto envelope = decode_envelope(row[2].c_str(), &why);
             if (!envelope) {
                 ++undecodable_;
-                spdlog::error("embedded log: skipping undecodable record at position {}: {}", position, why);
+                spdlog::error("embedded log: skipping undecodable record at partition {} position {}: {}", partition,
+                              position, why);
                 continue;
             }
             out.push_back(LogRecord{{partition, LogOffset(position)}, EventId(position), std::move(*envelope)});
         }
-        // Positions commit in order: every partition has now been seen up to `scanned`.
-        for (auto& c : cursors_) c = std::max(c, scanned);
+        // Positions commit in order: every owned partition has now been seen up to `scanned`.
+        for (auto p : owned_) {
+            auto& c = cursors_[static_cast<std::size_t>(p)];
+            c = std::max(c, scanned);
+        }
+        if (rows.size() < max_records && options_.on_caught_up) {
+            for (auto p : owned_) {
+                if (caught_up_[static_cast<std::size_t>(p)]) continue;
+                caught_up_[static_cast<std::size_t>(p)] = true;
+                pending_caught_up_.push_back(p);
+            }
+        }
+        if (out.empty()) flush_caught_up();
         return out;
     }
 
+    /// Reports caught-up partitions after the records returned with them were handed out.
+    void flush_caught_up() {
+        auto pending = std::move(pending_caught_up_);
+        pending_caught_up_.clear();
+        for (auto p : pending)
+            if (options_.on_caught_up) options_.on_caught_up(p);
+    }
+
     std::string url_;
+    std::int32_t partitions_;
+    ReaderOptions options_;
     std::vector<std::int64_t> cursors_;
+    std::vector<bool> caught_up_;
+    std::int32_t group_key_;
+    PartitionList owned_;
+    PartitionList pending_caught_up_;
+    bool first_assignment_done_ = false;
+    std::chrono::steady_clock::time_point next_rebalance_{};
     std::unique_ptr<pqxx::connection> conn_;
     std::unique_ptr<Receiver> receiver_;
     std::atomic<bool> woken_{false};
@@ -265,8 +383,8 @@ void PostgresEventLog::async_append(EventEnvelope event, AppendHandler done) {
 
 std::int32_t PostgresEventLog::partitions() const { return impl_->options.partitions; }
 
-std::unique_ptr<LogReader> PostgresEventLog::open_reader() {
-    return std::make_unique<PostgresLogReader>(impl_->options.url, impl_->options.partitions);
+std::unique_ptr<LogReader> PostgresEventLog::open_reader(ReaderOptions options) {
+    return std::make_unique<PostgresLogReader>(impl_->options.url, impl_->options.partitions, std::move(options));
 }
 
 }  // namespace centaur::log

@@ -2,6 +2,7 @@
 #include <centaur/processors/thread_state.hpp>
 #include <centaur/processors/turn_tracker.hpp>
 #include <centaur/schemas/event_types.hpp>
+#include <centaur/schemas/partitioner.hpp>
 #include <centaur/schemas/payloads.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -12,6 +13,7 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -59,8 +61,10 @@ std::string enrich_input_line(const std::string& line, const std::string& thread
 
 /// Per thread: the folded state plus what only lives while this process runs (sandbox, timers, stdin queue).
 struct Thread {
-    Thread(asio::io_context& io, ThreadKey k) : key(std::move(k)), max_timer(io), idle_timer(io) {}
+    Thread(asio::io_context& io, ThreadKey k, std::int32_t p)
+        : key(std::move(k)), partition(p), max_timer(io), idle_timer(io) {}
     ThreadKey key;
+    std::int32_t partition;
     ThreadState state;
     std::shared_ptr<Sandbox> sandbox;
     bool sandbox_ready = false;          ///< stdin may be written
@@ -91,7 +95,9 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<bool> stopping{false};
 
     // io_context state.
-    bool recovering = true;
+    std::unordered_set<std::int32_t> assigned;  ///< partitions this member owns
+    std::unordered_set<std::int32_t> live;      ///< owned partitions folded up to their end: side effects on
+    bool assignment_seen = false;
     std::unordered_map<std::string, std::shared_ptr<Thread>> threads;
     std::unordered_set<EventUuid> pending_own;  ///< uuids appended by us whose echo has not come back
 
@@ -103,27 +109,41 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
     // ---- reader thread ------------------------------------------------------------------------------------
 
     void read_loop() {
-        bool caught_up = false;
         while (!stopping) {
-            auto polled = reader->poll(caught_up ? options.poll_wait : 0ms, options.max_batch);
-            if (!polled) continue;  // the reader logged and backed off
-            if (polled->empty()) {
-                if (!caught_up) {
-                    caught_up = true;
-                    asio::post(io, [self = shared_from_this()] { self->on_caught_up(); });
-                }
-                continue;
-            }
+            auto polled = reader->poll(options.poll_wait, options.max_batch);
+            if (!polled || polled->empty()) continue;  // on error the reader logged and backed off
             hand_over(std::move(*polled));
         }
     }
 
-    /// Posts the batch to the io_context and waits until it was handled, so the reader never runs ahead.
-    void hand_over(std::vector<LogRecord> batch) {
+    ReaderOptions reader_options() {
+        ReaderOptions o;
+        o.group = options.group;
+        // Reader thread. A thread's state is the fold of all its events: re-read assigned partitions from the start.
+        o.on_assigned = [this](const PartitionList& partitions) {
+            for (auto p : partitions) reader->seek(p, LogOffset(0));
+            run_on_io([self = shared_from_this(), partitions] {
+                self->assignment_seen = true;
+                for (auto p : partitions) self->assigned.insert(p);
+                self->update_readiness();
+            });
+        };
+        o.on_revoked = [this](const PartitionList& partitions) {
+            run_on_io([self = shared_from_this(), partitions] { self->on_revoked(partitions); });
+        };
+        o.on_caught_up = [this](std::int32_t partition) {
+            run_on_io([self = shared_from_this(), partition] { self->on_caught_up(partition); });
+        };
+        return o;
+    }
+
+    /// Runs `f` on the io_context and waits until it ran (or the processor stops). Reader thread.
+    template <typename F>
+    void run_on_io(F f) {
         auto done = std::make_shared<std::pair<std::mutex, std::condition_variable>>();
         auto finished = std::make_shared<bool>(false);
-        asio::post(io, [self = shared_from_this(), batch = std::move(batch), done, finished]() mutable {
-            for (auto& r : batch) self->handle(r);
+        asio::post(io, [f = std::move(f), done, finished]() mutable {
+            f();
             std::lock_guard lock(done->first);
             *finished = true;
             done->second.notify_one();
@@ -132,11 +152,18 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         while (!*finished && !stopping) done->second.wait_for(lock, handoff_check);
     }
 
+    /// Hands the batch to the io_context and waits until it was handled, so the reader never runs ahead.
+    void hand_over(std::vector<LogRecord> batch) {
+        run_on_io([self = shared_from_this(), batch = std::move(batch)] {
+            for (const auto& r : batch) self->handle(r);
+        });
+    }
+
     // ---- io_context: consuming -------------------------------------------------------------------------------
 
     std::shared_ptr<Thread> thread_for(const ThreadKey& key) {
         auto& t = threads[key.str()];
-        if (!t) t = std::make_shared<Thread>(io, key);
+        if (!t) t = std::make_shared<Thread>(io, key, partition_for_key(key.str(), log.partitions()));
         return t;
     }
 
@@ -150,7 +177,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         }
         const std::string harness_before = t->state.harness_type;
         const bool fresh = t->state.apply(e);
-        if (recovering || !fresh) return;
+        if (!live.count(t->partition) || !fresh) return;
 
         if (e.event_type == event_type::session_created) {
             if (t->state.harness_type != harness_before && t->sandbox) {
@@ -167,9 +194,13 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         }
     }
 
-    void on_caught_up() {
-        recovering = false;
+    /// `partition` is folded up to its end: fail what was running when its previous owner stopped, go live.
+    void on_caught_up(std::int32_t partition) {
+        if (!assigned.count(partition) || !live.insert(partition).second) return;
+        std::size_t count = 0;
         for (auto& [key, t] : threads) {
+            if (t->partition != partition) continue;
+            ++count;
             if (t->state.active) {
                 const auto id = t->state.active->execution_id;
                 spdlog::warn("thread {}: execution {} was running when the previous process stopped", key, id);
@@ -178,8 +209,36 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
             }
             start_next(t);
         }
-        if (readiness) readiness->set_ready(component);
-        spdlog::info("processor: caught up with the log ({} threads)", threads.size());
+        spdlog::info("processor: caught up with partition {} ({} threads)", partition, count);
+        update_readiness();
+    }
+
+    /// Drops the threads of revoked partitions: timers cancelled, sandboxes stopped; the next owner refolds.
+    void on_revoked(const PartitionList& partitions) {
+        for (auto p : partitions) {
+            assigned.erase(p);
+            live.erase(p);
+        }
+        for (auto it = threads.begin(); it != threads.end();) {
+            auto& t = it->second;
+            if (std::find(partitions.begin(), partitions.end(), t->partition) == partitions.end()) {
+                ++it;
+                continue;
+            }
+            t->max_timer.cancel();
+            t->idle_timer.cancel();
+            ++t->generation;
+            drop_sandbox(t);
+            it = threads.erase(it);
+        }
+        spdlog::info("processor: partitions revoked ({})", partitions.size());
+    }
+
+    void update_readiness() {
+        if (!readiness || !assignment_seen) return;
+        for (auto p : assigned)
+            if (!live.count(p)) return;
+        readiness->set_ready(component);
     }
 
     // ---- io_context: appending ------------------------------------------------------------------------------
@@ -216,7 +275,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
     // ---- io_context: executions -----------------------------------------------------------------------------
 
     void start_next(const std::shared_ptr<Thread>& t) {
-        if (recovering || t->state.active || t->state.queue.empty()) return;
+        if (!live.count(t->partition) || t->state.active || t->state.queue.empty()) return;
         const ExecutionPlan plan = t->state.queue.front();
         auto payload = base_payload(t, plan.execution_id);
         payload["input_line_count"] = plan.input_lines.size();
@@ -524,7 +583,7 @@ SessionProcessor::~SessionProcessor() {
 
 void SessionProcessor::start() {
     if (impl_->reader_thread.joinable()) return;
-    impl_->reader = impl_->log.open_reader();
+    impl_->reader = impl_->log.open_reader(impl_->reader_options());
     impl_->reader_thread = std::thread([impl = impl_] { impl->read_loop(); });
 }
 

@@ -71,7 +71,7 @@ void prepare(pqxx::connection& c) {
     c.prepare("checkpoint",
               "insert into projection_checkpoints (projection, partition, position, updated_at) "
               "values ($1, $2, $3, now()) on conflict (projection, partition) do update set "
-              "position = excluded.position, updated_at = now()");
+              "position = greatest(projection_checkpoints.position, excluded.position), updated_at = now()");
     c.prepare("load_checkpoints", "select partition, position from projection_checkpoints where projection = $1");
 }
 
@@ -129,8 +129,12 @@ void apply_derived(pqxx::work& tx, const LogRecord& r) {
 
 }  // namespace
 
+struct Projector::Db {
+    std::unique_ptr<pqxx::connection> conn;
+};
+
 Projector::Projector(ProjectorOptions options, EventLog& log, ProjectionHub* hub, Readiness* readiness)
-    : options_(std::move(options)), log_(log), hub_(hub), readiness_(readiness) {
+    : db_(std::make_unique<Db>()), options_(std::move(options)), log_(log), hub_(hub), readiness_(readiness) {
     if (readiness_) readiness_->expect(component);
 }
 
@@ -139,7 +143,12 @@ Projector::~Projector() { stop(); }
 void Projector::start() {
     if (thread_.joinable()) return;
     stopping_ = false;
-    reader_ = log_.open_reader();
+    ReaderOptions reader_options;
+    reader_options.group = options_.group;
+    reader_options.on_assigned = [this](const PartitionList& partitions) {
+        if (!seek_to_checkpoints(partitions)) reseek_ = true;
+    };
+    reader_ = log_.open_reader(std::move(reader_options));
     thread_ = std::thread([this] { run(); });
 }
 
@@ -149,25 +158,42 @@ void Projector::stop() {
     if (thread_.joinable()) thread_.join();
 }
 
-void Projector::run() {
-    std::unique_ptr<pqxx::connection> conn;
-    auto connect_and_seek = [&] {
-        conn = pg::connect(options_.url);
-        prepare(*conn);
-        for (std::int32_t p = 0; p < log_.partitions(); ++p) reader_->seek(p, LogOffset(0));
-        pqxx::read_transaction tx(*conn);
-        for (const auto& row : tx.exec_prepared("load_checkpoints", options_.projection)) {
-            const auto partition = row[0].as<std::int32_t>();
-            if (partition >= 0 && partition < log_.partitions())
-                reader_->seek(partition, LogOffset(row[1].as<std::int64_t>()));
+bool Projector::seek_to_checkpoints(const PartitionList& partitions) {
+    if (partitions.empty()) return true;
+    try {
+        if (!db_->conn) {
+            db_->conn = pg::connect(options_.url);
+            prepare(*db_->conn);
         }
+        std::map<std::int32_t, std::int64_t> checkpoints;
+        pqxx::read_transaction tx(*db_->conn);
+        for (const auto& row : tx.exec_prepared("load_checkpoints", options_.projection))
+            checkpoints[row[0].as<std::int32_t>()] = row[1].as<std::int64_t>();
         tx.commit();
-        if (readiness_) readiness_->set_ready(component);
-    };
+        for (auto p : partitions) reader_->seek(p, LogOffset(checkpoints.count(p) ? checkpoints[p] : 0));
+        return true;
+    } catch (const std::exception& e) {
+        // The partitions start from the group's stored offsets, which never pass the checkpoint (they are
+        // stored after the commit): re-reading is absorbed by the uuid de-duplication.
+        spdlog::warn("projector: loading checkpoints failed: {}", e.what());
+        db_->conn.reset();
+        return false;
+    }
+}
 
+void Projector::run() {
+    auto& conn = db_->conn;
     while (!stopping_) {
         try {
-            if (!conn) connect_and_seek();
+            if (!conn || reseek_) {
+                reseek_ = false;
+                if (!conn) {
+                    conn = pg::connect(options_.url);
+                    prepare(*conn);
+                }
+                if (!seek_to_checkpoints(reader_->assignment())) throw std::runtime_error("loading checkpoints failed");
+                if (readiness_) readiness_->set_ready(component);
+            }
             auto polled = reader_->poll(options_.poll_wait, options_.max_batch);
             if (!polled || polled->empty()) continue;
             const auto& records = *polled;
@@ -205,6 +231,8 @@ void Projector::run() {
                 tx.exec_prepared("checkpoint", options_.projection, partition, position);
             tx.commit();
             applied_ += inserted.size();
+            for (const auto& [partition, position] : checkpoints)
+                reader_->store(LogPosition{partition, LogOffset(position)});
 
             if (hub_) {
                 std::vector<std::pair<std::string, EventId>> progress(advanced.begin(), advanced.end());
@@ -214,6 +242,7 @@ void Projector::run() {
             spdlog::warn("projector: {}; re-reading from the committed checkpoint", e.what());
             if (readiness_) readiness_->set_not_ready(component, "postgres unavailable");
             conn.reset();
+            reseek_ = true;
             std::this_thread::sleep_for(retry_pause);
         }
     }

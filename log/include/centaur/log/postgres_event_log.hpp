@@ -36,7 +36,7 @@ public:
 
     void async_append(EventEnvelope event, AppendHandler done) override;
     std::int32_t partitions() const override;
-    std::unique_ptr<LogReader> open_reader() override;
+    std::unique_ptr<LogReader> open_reader(ReaderOptions options = {}) override;
 
 private:
     struct Impl;

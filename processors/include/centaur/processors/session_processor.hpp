@@ -21,9 +21,14 @@ namespace centaur::processors {
 struct ProcessorOptions {
     std::chrono::milliseconds poll_wait{200};  ///< how long one log poll blocks when caught up
     std::size_t max_batch = 1000;              ///< records handed to the io_context at once
+    std::string group = "centaur-processor";   ///< consumer group of the log (processors split partitions)
 };
 
-/// Recovery: on start it folds the whole log without side effects until it has caught up, then fails every
+/// Partitions: the processor is one member of the log's consumer group `group`; it owns the threads of the
+/// partitions assigned to it. On assignment it re-reads each partition from its beginning (a thread's state is
+/// the fold of its events); on revocation it drops the partition's threads and stops their sandboxes before
+/// the revoke returns, so the next owner starts from the log alone.
+/// Recovery: per partition, it folds the log without side effects until it has caught up, then fails every
 /// execution that was running when the previous process died ("orphaned"), starts queued ones and goes live.
 /// Its own events come back from the log and are recognised by uuid; events of an earlier incarnation are
 /// folded. Terminal, start and ready events carry uuids derived from the execution id, so a second writer's

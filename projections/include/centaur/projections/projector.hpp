@@ -20,12 +20,15 @@ struct ProjectorOptions {
     std::string projection = "sessions";       ///< checkpoint name
     std::size_t max_batch = 1000;              ///< records per transaction at most
     std::chrono::milliseconds poll_wait{500};  ///< how long one poll of the log blocks
+    std::string group = "centaur-projector";   ///< consumer group of the log (projectors split partitions)
 };
 
 /// Owns one thread that polls a LogReader and applies each batch in one Postgres transaction: events are
 /// inserted with a per-thread `seq` (1, 2, 3 … no hole), duplicates by event uuid are skipped, the derived
 /// tables are updated, and the checkpoint per partition commits with them. After each commit it publishes the
 /// progress to the hub. On a failed transaction it reconnects, re-seeks to the committed checkpoint and retries.
+/// It is one member of the log's consumer group `group`: on assignment it seeks each partition to its Postgres
+/// checkpoint (the checkpoint of record); the group's stored offsets, written after each commit, are hints.
 /// Lifecycle: construct, `start()`, `stop()` (idempotent, joins the thread). Reports "projector" readiness.
 class Projector {
 public:
@@ -40,8 +43,12 @@ public:
     std::uint64_t applied() const { return applied_.load(); }
 
 private:
+    struct Db;
+    std::unique_ptr<Db> db_;
     void run();
-    struct Batch;
+    /// Seeks `partitions` to their Postgres checkpoints (projector thread). False when Postgres failed.
+    bool seek_to_checkpoints(const PartitionList& partitions);
+    bool reseek_ = true;
     ProjectorOptions options_;
     EventLog& log_;
     ProjectionHub* hub_;
