@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -57,6 +58,33 @@ bool valid_env_entry(const std::string& name, const std::string& value) {
 
 }  // namespace
 
+/// FIFO admission to `running_limit` live sandboxes. Lives on the io_context thread; shared with the
+/// sandboxes' release callbacks, so it outlives the backend if they do.
+struct LocalSandboxBackend::Admission {
+    struct Waiter {
+        explicit Waiter(asio::any_io_executor ex) : timer(std::move(ex)) {}
+        asio::steady_timer timer;
+        bool granted = false;
+    };
+    std::uint32_t limit = 0;
+    std::uint32_t active = 0;
+    std::deque<std::shared_ptr<Waiter>> waiters;
+
+    void release() {
+        CENTAUR_ASSERT(active > 0, "sandbox slot released twice");
+        --active;
+        while (!waiters.empty()) {
+            auto next = std::move(waiters.front());
+            waiters.pop_front();
+            if (next->timer.expiry() <= asio::steady_timer::clock_type::now()) continue;  // gave up already
+            next->granted = true;
+            ++active;
+            next->timer.cancel();
+            return;
+        }
+    }
+};
+
 LocalSandboxBackend::LocalSandboxBackend(asio::any_io_executor executor, LocalBackendOptions options)
     : executor_(std::move(executor)), options_(std::move(options)) {
     CENTAUR_ASSERT(options_.max_line_bytes > 0, "max_line_bytes must be positive");
@@ -78,9 +106,74 @@ LocalSandboxBackend::LocalSandboxBackend(asio::any_io_executor executor, LocalBa
     }
     if (const int reaped = reap_orphans(); reaped > 0)
         spdlog::warn("sandbox reaper: killed {} orphaned sandbox(es) of a runner that died", reaped);
+    admission_ = std::make_shared<Admission>();
+    admission_->limit = options_.running_limit;
+    if (options_.running_limit > 0) spdlog::info("sandboxes: at most {} live, further creates queue", options_.running_limit);
 }
 
-LocalSandboxBackend::~LocalSandboxBackend() = default;
+LocalSandboxBackend::~LocalSandboxBackend() {
+    if (reap_timer_) reap_timer_->cancel();
+}
+
+std::uint32_t LocalSandboxBackend::live_sandboxes() const { return admission_->active; }
+
+std::size_t LocalSandboxBackend::queued_creates() const { return admission_->waiters.size(); }
+
+void LocalSandboxBackend::start_background() {
+    if (background_started_ || shut_down_) return;
+    background_started_ = true;
+    if (options_.warm_pool_size > 0 && can_run())
+        asio::co_spawn(executor_, fill_warm_pool(), [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        });
+    if (options_.reap_interval.count() > 0) {
+        reap_timer_ = std::make_shared<asio::steady_timer>(executor_);
+        asio::co_spawn(executor_, reap_loop(), [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        });
+    }
+}
+
+asio::awaitable<void> LocalSandboxBackend::reap_loop() {
+    auto timer = reap_timer_;
+    for (;;) {
+        timer->expires_after(options_.reap_interval);
+        auto [ec] = co_await timer->async_wait(use_tuple);
+        if (ec || shut_down_) co_return;
+        if (const int reaped = reap_orphans(); reaped > 0)
+            spdlog::warn("sandbox reaper: killed {} orphaned sandbox(es)", reaped);
+    }
+}
+
+asio::awaitable<void> LocalSandboxBackend::fill_warm_pool() {
+    if (filling_) co_return;
+    filling_ = true;
+    while (!shut_down_ && warm_.size() < options_.warm_pool_size) {
+        // Warm sandboxes only take free slots: they never queue ahead of real creates.
+        if (admission_->limit > 0 && admission_->active >= admission_->limit) break;
+        SandboxSpec spec{"", options_.warm_harness, {}};
+        auto made = co_await start_sandbox(std::move(spec), true);
+        if (!made) break;
+        if (shut_down_) {
+            co_await (*made)->stop();
+            break;
+        }
+        warm_.push_back(std::move(*made));
+        spdlog::info("sandbox warm pool: {} of {} ready", warm_.size(), options_.warm_pool_size);
+    }
+    filling_ = false;
+}
+
+asio::awaitable<void> LocalSandboxBackend::shutdown() {
+    if (shut_down_) co_return;
+    shut_down_ = true;
+    if (reap_timer_) reap_timer_->cancel();
+    while (!warm_.empty()) {
+        auto sandbox = std::move(warm_.front());
+        warm_.pop_front();
+        co_await sandbox->stop();
+    }
+}
 
 const IsolationReport& LocalSandboxBackend::isolation() const { return setup_->report; }
 
@@ -92,6 +185,24 @@ bool LocalSandboxBackend::can_run() const {
 int LocalSandboxBackend::reap_orphans() { return reap_orphan_cgroups(setup_->cgroups); }
 
 asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::create(SandboxSpec spec) {
+    if (!warm_.empty() && spec.env.empty() && spec.harness_type == options_.warm_harness) {
+        auto sandbox = std::move(warm_.front());
+        warm_.pop_front();
+        if (sandbox->status() == SandboxStatus::running) {
+            spdlog::info("sandbox {} taken from the warm pool for thread {}", sandbox->id(), spec.thread_key);
+            if (background_started_)
+                asio::co_spawn(executor_, fill_warm_pool(), [](std::exception_ptr e) {
+                    if (e) std::rethrow_exception(e);
+                });
+            co_return sandbox;
+        }
+        co_await sandbox->stop();  // died while warm: start a fresh one
+    }
+    co_return co_await start_sandbox(std::move(spec), false);
+}
+
+asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::start_sandbox(SandboxSpec spec,
+                                                                                      bool prewarmed) {
     const auto& report = setup_->report;
     if (!can_run()) {
         spdlog::warn("sandbox create refused for {}: isolation unavailable ({})", spec.thread_key, report.unavailable);
@@ -123,6 +234,34 @@ asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::create(Sa
         spdlog::warn("sandbox create failed: workload program '{}' not found", options_.command.front());
         co_return errc::sandbox_failed;
     }
+
+    // A slot under the running limit, waiting in FIFO order (bounded) when all are taken.
+    auto admission = admission_;
+    if (admission->limit > 0 && admission->active >= admission->limit) {
+        auto waiter = std::make_shared<Admission::Waiter>(executor_);
+        waiter->timer.expires_after(options_.queue_timeout);
+        admission->waiters.push_back(waiter);
+        spdlog::info("sandbox create for {} queued: {} of {} sandboxes live, {} waiting", spec.thread_key,
+                     admission->active, admission->limit, admission->waiters.size());
+        co_await waiter->timer.async_wait(use_tuple);
+        if (!waiter->granted) {
+            std::erase(admission->waiters, waiter);
+            spdlog::warn("sandbox create for {} failed: no slot within {} ms (SESSION_SANDBOX_RUNNING_LIMIT={})",
+                         spec.thread_key, options_.queue_timeout.count(), admission->limit);
+            co_return errc::sandbox_failed;
+        }
+    } else {
+        ++admission->active;
+    }
+    // Given back when the sandbox is stopped, or right away when this create fails.
+    bool slot_handed_over = false;
+    struct SlotGuard {
+        std::shared_ptr<Admission> admission;
+        bool* handed_over;
+        ~SlotGuard() {
+            if (!*handed_over) admission->release();
+        }
+    } slot_guard{admission, &slot_handed_over};
 
     const std::string id = new_sandbox_id();
     const bool own_workspace = !options_.fixed_workspace;
@@ -192,8 +331,11 @@ asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::create(Sa
         co_return errc::sandbox_failed;
     }
     asio::posix::stream_descriptor exec_status(executor_, spawned->exec_status_fd.release());
+    slot_handed_over = true;
     auto sandbox = LocalSandbox::adopt(executor_, id, workspace, std::move(spawned->child), options_.max_line_bytes,
-                                       LocalSandbox::Extras{std::move(cgroup), !own_workspace, limits.max_lifetime});
+                                       LocalSandbox::Extras{std::move(cgroup), !own_workspace, limits.max_lifetime,
+                                                            [admission] { admission->release(); }});
+    sandbox->set_prewarmed(prewarmed);
 
     ExecReport exec_report;
     auto [ec, received] =

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -420,6 +421,81 @@ TEST_P(LocalBackendTest, RunsTheMockAgentWithTheSpecsHarness) {
         lines[4],
         R"({"type":"item.agentMessage.delta","turnId":"mock-turn-1","delta":"PONG model=gpt-x harness=claude"})");
     EXPECT_THAT(lines[5], ::testing::HasSubstr(R"("status":"completed")"));
+}
+
+TEST_P(LocalBackendTest, RunningLimitQueuesCreatesUntilASlotFrees) {
+    auto opts = options({"/bin/cat"});
+    opts.running_limit = 1;
+    LocalSandboxBackend backend(io_.get_executor(), std::move(opts));
+    auto first = create(backend);
+    EXPECT_EQ(backend.live_sandboxes(), 1U);
+    std::optional<result<std::shared_ptr<Sandbox>>> second;
+    asio::co_spawn(io_, backend.create(SandboxSpec{"cli:queued", "codex", {}}),
+                   [&second](std::exception_ptr, result<std::shared_ptr<Sandbox>> r) { second = std::move(r); });
+    EXPECT_FALSE(run_until([&] { return second.has_value(); }, quiet_period)) << "created beyond the limit";
+    EXPECT_EQ(backend.queued_creates(), 1U);
+    run(first->stop());
+    ASSERT_TRUE(run_until([&] { return second.has_value(); }));
+    ASSERT_TRUE(*second) << second->error().message();
+    sandboxes_.push_back(**second);
+    EXPECT_EQ((**second)->status(), SandboxStatus::running);
+    EXPECT_EQ(backend.live_sandboxes(), 1U);
+    EXPECT_EQ(backend.queued_creates(), 0U);
+}
+
+TEST_P(LocalBackendTest, QueuedCreateFailsWhenNoSlotFreesInTime) {
+    auto opts = options({"/bin/cat"});
+    opts.running_limit = 1;
+    opts.queue_timeout = std::chrono::milliseconds(100);
+    LocalSandboxBackend backend(io_.get_executor(), std::move(opts));
+    auto first = create(backend);
+    auto second = run(backend.create(SandboxSpec{"cli:queued", "codex", {}}));
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error(), errc::sandbox_failed);
+    EXPECT_EQ(backend.queued_creates(), 0U);
+    EXPECT_EQ(backend.live_sandboxes(), 1U);
+}
+
+TEST_P(LocalBackendTest, WarmPoolHandsOutAPrestartedSandboxAndRefills) {
+    auto opts = options({"/bin/cat"});
+    opts.warm_pool_size = 1;
+    LocalSandboxBackend backend(io_.get_executor(), std::move(opts));
+    backend.start_background();
+    ASSERT_TRUE(run_until([&] { return backend.warm_sandboxes() == 1; }));
+    auto sandbox = create(backend);
+    EXPECT_TRUE(sandbox->prewarmed());
+    auto reader = start_reader(sandbox);
+    write(*sandbox, "warm-ping");
+    EXPECT_EQ(next_line(*reader), "warm-ping");
+    ASSERT_TRUE(run_until([&] { return backend.warm_sandboxes() == 1; })) << "the pool was not refilled";
+    auto other = create(backend, SandboxSpec{"cli:other", "claude", {}});
+    EXPECT_FALSE(other->prewarmed()) << "another harness must not get the pool's sandbox";
+    run(backend.shutdown());
+    EXPECT_EQ(backend.warm_sandboxes(), 0U);
+    EXPECT_EQ(backend.live_sandboxes(), 2U);
+}
+
+TEST_P(LocalBackendTest, WallClockLimitEndsTheSandboxWithAReason) {
+    auto opts = options({"/bin/sleep", "30"});
+    opts.isolation.limits.max_lifetime = std::chrono::seconds(1);
+    LocalSandboxBackend backend(io_.get_executor(), std::move(opts));
+    auto sandbox = create(backend);
+    ASSERT_TRUE(run_until([&] { return sandbox->status() == SandboxStatus::stopped; }));
+    EXPECT_EQ(sandbox->termination_reason(), "max lifetime of 1 s exceeded");
+}
+
+TEST_P(LocalBackendTest, MemoryLimitEndsTheSandboxWithAReason) {
+    LocalSandboxBackend probe(io_.get_executor(), options({"/bin/true"}));
+    if (probe.isolation().enforced.end() ==
+        std::find_if(probe.isolation().enforced.begin(), probe.isolation().enforced.end(),
+                     [](const std::string& e) { return e.rfind("memory: ", 0) == 0 && e.find("cgroup") != e.npos; }))
+        GTEST_SKIP() << "no memory cgroup on this host";
+    auto opts = options({"/usr/bin/python3", "-c", "b = bytearray(512 << 20)"});
+    opts.isolation.limits.memory_bytes = 64 << 20;
+    LocalSandboxBackend backend(io_.get_executor(), std::move(opts));
+    auto sandbox = create(backend);
+    ASSERT_TRUE(run_until([&] { return sandbox->status() == SandboxStatus::stopped; }));
+    EXPECT_THAT(sandbox->termination_reason(), ::testing::HasSubstr("memory limit of 67108864 bytes exceeded"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Isolation, LocalBackendTest,

@@ -76,7 +76,8 @@ LocalSandbox::LocalSandbox(asio::any_io_executor executor, std::string id, std::
       stopped_event_(executor, asio::steady_timer::time_point::max()),
       cgroup_(std::move(extras.cgroup)),
       keep_workspace_(extras.keep_workspace),
-      lifetime_timer_(executor) {
+      lifetime_timer_(executor),
+      on_released_(std::move(extras.on_released)) {
     CENTAUR_ASSERT(max_line_bytes_ > 0, "max_line_bytes must be positive");
 }
 
@@ -88,6 +89,7 @@ LocalSandbox::~LocalSandbox() {
         }
     }
     if (stop_state_ != StopState::stopped) remove_workspace();
+    if (auto release = std::exchange(on_released_, nullptr)) release();
 }
 
 void LocalSandbox::close_stdin() {
@@ -230,6 +232,7 @@ asio::awaitable<void> LocalSandbox::stop() {
     remove_workspace();
     stop_state_ = StopState::stopped;
     stopped_event_.cancel();
+    if (auto release = std::exchange(on_released_, nullptr)) release();
     spdlog::info("sandbox {} stopped", id_);
 }
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,7 @@ public:
         std::unique_ptr<SandboxCgroup> cgroup;  ///< may be null (no cgroups on this host)
         bool keep_workspace = false;            ///< a caller-provided workspace: never removed
         std::chrono::seconds max_lifetime{0};   ///< 0: no wall-clock limit
+        std::function<void()> on_released;      ///< called once, when stop() finished or on destruction
     };
 
     /// Takes ownership of `child` and `workspace` and starts watching for the child's exit.
@@ -60,6 +62,8 @@ public:
     result<void> resume() override;
     boost::asio::awaitable<void> stop() override;
     std::string termination_reason() const override { return termination_reason_; }
+    bool prewarmed() const override { return prewarmed_; }
+    void set_prewarmed(bool value) { prewarmed_ = value; }
 
     /// Closes the workload's stdin (it sees EOF); later writes fail with sandbox_gone.
     void close_stdin();
@@ -106,6 +110,8 @@ private:
     const bool keep_workspace_;
     boost::asio::steady_timer lifetime_timer_;
     std::string termination_reason_;
+    std::function<void()> on_released_;
+    bool prewarmed_ = false;
 };
 
 }  // namespace centaur::sandbox

@@ -42,6 +42,8 @@ public:
     /// Why the sandbox ended by itself when a limit ended it ("memory limit of … exceeded", "max lifetime of
     /// … exceeded"); empty otherwise (or not known yet). Meaningful once status() is stopped.
     virtual std::string termination_reason() const { return {}; }
+    /// True when the backend started it ahead of demand (warm pool) and handed it to this thread.
+    virtual bool prewarmed() const { return false; }
 };
 
 /// Creates sandboxes. Thread: the processor's io_context. Implementations: LocalSandboxBackend (processes),

@@ -6,7 +6,12 @@
 #include <centaur/sandbox/isolation.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
+#include <cstdint>
+#include <deque>
 #include <cstddef>
 #include <filesystem>
 #include <map>
@@ -41,6 +46,17 @@ struct LocalBackendOptions {
     std::optional<std::filesystem::path> fixed_workspace;
     /// The workload's stderr goes to the runner's own stderr instead of `.stderr.log`.
     bool inherit_stderr = false;
+    /// At most this many live sandboxes (created, not yet stopped; warm ones included); 0 = unbounded.
+    /// Further creates queue in FIFO order for up to `queue_timeout`, then fail.
+    std::uint32_t running_limit = 0;
+    std::chrono::milliseconds queue_timeout{std::chrono::minutes(5)};
+    /// Sandboxes kept started ahead of demand for `warm_harness` (started by start_background()). A create
+    /// for that harness with no extra env takes one (its CENTAUR_THREAD_KEY is empty: it was started before
+    /// the thread was known) and a replacement starts at once.
+    std::uint32_t warm_pool_size = 0;
+    std::string warm_harness = "codex";
+    /// Interval of the orphan reaper started by start_background(); 0 = only at construction.
+    std::chrono::seconds reap_interval{0};
 };
 
 struct IsolationSetup;
@@ -78,16 +94,36 @@ public:
     bool can_run() const;
     /// Kills and removes sandboxes of runners that are gone. Returns how many. Blocking (cgroupfs).
     int reap_orphans();
+    /// Starts the warm pool filling and the periodic reaper (both optional by options). Idempotent.
+    void start_background();
+    /// Stops the reaper and every warm sandbox. Call before the io_context goes away. Idempotent.
+    boost::asio::awaitable<void> shutdown();
+    /// Live sandboxes counted against running_limit, and creates waiting for a slot.
+    std::uint32_t live_sandboxes() const;
+    std::size_t queued_creates() const;
+    std::size_t warm_sandboxes() const { return warm_.size(); }
 
     /// Starts the workload and completes once it has exec'd (status running). errc::sandbox_failed with
     /// nothing left behind (no process, no workspace) when the workspace, the environment, the spawn or the
     /// exec fails; the reason is logged.
     boost::asio::awaitable<result<std::shared_ptr<Sandbox>>> create(SandboxSpec spec) override;
 
+    struct Admission;
+
 private:
+    boost::asio::awaitable<result<std::shared_ptr<Sandbox>>> start_sandbox(SandboxSpec spec, bool prewarmed);
+    boost::asio::awaitable<void> fill_warm_pool();
+    boost::asio::awaitable<void> reap_loop();
+
     boost::asio::any_io_executor executor_;
     LocalBackendOptions options_;
     std::unique_ptr<IsolationSetup> setup_;
+    std::shared_ptr<Admission> admission_;
+    std::deque<std::shared_ptr<Sandbox>> warm_;
+    bool filling_ = false;
+    bool background_started_ = false;
+    bool shut_down_ = false;
+    std::shared_ptr<boost::asio::steady_timer> reap_timer_;
 };
 
 }  // namespace centaur::sandbox
