@@ -8,6 +8,7 @@
 #include <centaur/http/server.hpp>
 #include <centaur/ingest/auth.hpp>
 #include <centaur/ingest/session_routes.hpp>
+#include "log_selection.hpp"
 #include <centaur/log/postgres_event_log.hpp>
 #include <centaur/pg/migrate.hpp>
 #include <centaur/pg/pool.hpp>
@@ -60,6 +61,7 @@ std::vector<OptionSpec> option_specs() {
         {"admin-api-key", "CENTAUR_APIRS_ADMIN_API_KEY", "", "admin bearer key (all capabilities)", false, true},
         {"log-level", "LOG_LEVEL", "info", "trace, debug, info, warn, error"},
     };
+    for (auto& spec : apps::log_option_specs()) specs.push_back(std::move(spec));
     for (const auto& spec : ingest::ingress_key_specs()) {
         std::string flag = spec.env_name;
         for (auto& ch : flag) ch = ch == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -124,6 +126,9 @@ int main(int argc, char** argv) {
     auto default_max = config->get_int("session-execution-max-duration-ms", 0, std::int64_t{1} << 40, &error);
     auto run_migrations = config->get_bool("run-migrations", &error);
     if (!max_body || !keepalive || !partitions || !projection_wait || !default_max || !run_migrations) die(error);
+    auto selection = apps::select_log(*config, static_cast<std::int32_t>(*partitions), &error);
+    if (!selection) die(error);
+    const apps::Roles roles = selection->roles;
     http_options.max_body_bytes = static_cast<std::size_t>(*max_body);
     http_options.sse_keepalive = std::chrono::seconds(*keepalive);
 
@@ -166,19 +171,28 @@ int main(int argc, char** argv) {
     pg::Pool pool(database_url, 4);
     projections::ProjectionHub hub(io.get_executor());
     projections::SessionQueries queries(pool, hub);
-    log::PostgresEventLog event_log(log::PostgresLogOptions{database_url, static_cast<std::int32_t>(*partitions)},
-                                    io.get_executor());
+    apps::SelectedLog selected_log(*selection, database_url, static_cast<std::int32_t>(*partitions), io.get_executor());
+    try {
+        selected_log.start_kafka();  // bounded wait for the brokers; the topic is created when absent
+    } catch (const std::exception& e) {
+        die(std::string("event log: ") + e.what());
+    }
+    EventLog& event_log = selected_log.get();
+    spdlog::info("event log: {}; roles:{}{}{}", selected_log.kafka() ? "kafka " + selection->kafka->brokers : "embedded",
+                 roles.api ? " api" : "", roles.processor ? " processor" : "", roles.projector ? " projector" : "");
     sandbox::LocalSandboxBackend sandboxes(
         io.get_executor(), sandbox::LocalBackendOptions{{mock_agent.string()}, sandbox_base_env(), workspace_root});
-    projections::Projector projector(projections::ProjectorOptions{database_url}, event_log, &hub, &readiness);
-    processors::SessionProcessor processor(io, event_log, sandboxes, processors::ProcessorOptions{}, &readiness);
+    std::optional<projections::Projector> projector;
+    if (roles.projector) projector.emplace(projections::ProjectorOptions{database_url}, event_log, &hub, &readiness);
+    std::optional<processors::SessionProcessor> processor;
+    if (roles.processor) processor.emplace(io, event_log, sandboxes, processors::ProcessorOptions{}, &readiness);
 
     std::vector<http::Route> routes = ingest::health_routes(readiness);
     for (auto& r : ingest::session_routes(event_log, queries,
                                           ingest::SessionRoutesOptions{std::chrono::milliseconds(*projection_wait),
                                                                        static_cast<std::uint64_t>(*default_max)}))
-        routes.push_back(std::move(r));
-    routes.push_back(projections::events_route(queries, hub, projections::EventsRouteOptions{}));
+        if (roles.api) routes.push_back(std::move(r));
+    if (roles.api) routes.push_back(projections::events_route(queries, hub, projections::EventsRouteOptions{}));
     routes.push_back(http::metrics_route(*registry));
     http::Server server(io, http_options, std::move(routes), ingest::make_guard(*auth, readiness), &http_probe);
 
@@ -212,9 +226,9 @@ int main(int argc, char** argv) {
             }
         }
         readiness.set_ready("postgres");
-        event_log.start();
-        projector.start();
-        processor.start();
+        selected_log.start_embedded();
+        if (projector) projector->start();
+        if (processor) processor->start();
         started = true;
     });
 
@@ -240,7 +254,7 @@ int main(int argc, char** argv) {
         asio::co_spawn(
             io,
             [&]() -> asio::awaitable<void> {
-                if (started) co_await processor.stop();
+                if (started && processor) co_await processor->stop();
             },
             asio::detached);
     });
@@ -253,8 +267,8 @@ int main(int argc, char** argv) {
     exit_cv.notify_all();
     if (watchdog.joinable()) watchdog.join();
     startup.join();
-    projector.stop();
-    event_log.stop();
+    if (projector) projector->stop();
+    selected_log.stop();
     pool.stop();
     if (forced) {
         // Handlers still queued reference the objects above: leave without running their destructors.
