@@ -15,6 +15,7 @@
 #include <centaur/processors/session_processor.hpp>
 #include <centaur/projections/events_route.hpp>
 #include <centaur/projections/projection_hub.hpp>
+#include <centaur/projections/stream_probe.hpp>
 #include <centaur/projections/projector.hpp>
 #include <centaur/projections/session_queries.hpp>
 #include <centaur/sandbox/local_backend.hpp>
@@ -52,8 +53,27 @@ std::vector<OptionSpec> option_specs() {
         {"session-sandbox-workload", "SESSION_SANDBOX_WORKLOAD", "mock", "workload run in sandboxes: mock"},
         {"sandbox-workspace-root", "CENTAUR_SANDBOX_WORKSPACE_ROOT", "",
          "directory for per-sandbox workspaces (default $TMPDIR/centaur-sandboxes)"},
+        {"unsafe-no-isolation", "CENTAUR_SANDBOX_UNSAFE_NO_ISOLATION", "false",
+         "DEV ONLY: run workloads as plain processes without bubblewrap namespaces", true},
+        {"sandbox-user", "CENTAUR_SANDBOX_USER", "centaur-sandbox", "host account sandboxes run as when root"},
+        {"sandbox-memory-limit-bytes", "CENTAUR_SANDBOX_MEMORY_LIMIT_BYTES", "1073741824",
+         "memory per sandbox (cgroup; 0 = unbounded)"},
+        {"sandbox-pids-limit", "CENTAUR_SANDBOX_PIDS_LIMIT", "512", "tasks per sandbox (cgroup; 0 = unbounded)"},
+        {"sandbox-cpu-millis", "CENTAUR_SANDBOX_CPU_MILLIS", "1000", "CPU per sandbox, 1000 = one core (0 = unbounded)"},
+        {"session-sandbox-max-lifetime-secs", "SESSION_SANDBOX_MAX_LIFETIME_SECS", "86400",
+         "wall clock after which a sandbox is killed (0 = unbounded)"},
+        {"session-sandbox-running-limit", "SESSION_SANDBOX_RUNNING_LIMIT", "64",
+         "live sandboxes per host; further creates queue (0 = unbounded)"},
+        {"session-sandbox-hot-idle-grace-secs", "SESSION_SANDBOX_HOT_IDLE_GRACE_SECS", "900",
+         "a sandbox paused for idleness is stopped and destroyed this long after the pause (0 = never)"},
+        {"session-sandbox-warm-pool-size", "SESSION_SANDBOX_WARM_POOL_SIZE", "0",
+         "sandboxes started ahead of demand for the codex harness"},
+        {"session-sandbox-reap-interval-secs", "SESSION_SANDBOX_REAP_INTERVAL_SECS", "60",
+         "how often orphaned sandboxes of dead runners are looked for (0 = at start only)"},
         {"max-body-bytes", "CENTAUR_MAX_BODY_BYTES", "16777216", "largest accepted request body; larger gets 413"},
         {"sse-keepalive-secs", "CENTAUR_SSE_KEEPALIVE_SECS", "15", "SSE heartbeat comment interval"},
+        {"sse-client-buffer-events", "CENTAUR_SSE_CLIENT_BUFFER_EVENTS", "4096",
+         "events an attached SSE client may fall behind its thread before it is cut off (it resumes)"},
         {"log-partitions", "CENTAUR_LOG_PARTITIONS", "8", "partitions of the embedded event log"},
         {"projection-wait-ms", "CENTAUR_PROJECTION_WAIT_MS", "10000", "read-your-writes wait bound for API writes"},
         {"session-execution-max-duration-ms", "SESSION_EXECUTION_MAX_DURATION_MS", "0",
@@ -81,12 +101,49 @@ std::string env_or(const char* name, const std::string& fallback) {
     return v && *v ? v : fallback;
 }
 
-/// Environment passed into every sandbox: the mock workload's knobs, and PATH.
+/// Environment passed into every sandbox, built from scratch: a system PATH and the mock workload's knobs.
 std::map<std::string, std::string> sandbox_base_env() {
-    std::map<std::string, std::string> env{{"PATH", env_or("PATH", "/usr/local/bin:/usr/bin:/bin")}};
+    std::map<std::string, std::string> env{{"PATH", "/usr/local/bin:/usr/bin:/bin"}};
     for (const char* name : {"CENTAUR_MOCK_TURNS", "CENTAUR_MOCK_DELAY_MS", "CENTAUR_MOCK_MODE", "CENTAUR_MOCK_FLOOD_LINES"})
         if (const char* v = std::getenv(name)) env[name] = v;
     return env;
+}
+
+/// SESSION_SANDBOX_* and CENTAUR_SANDBOX_* settings; exits with one line naming a bad variable.
+sandbox::LocalBackendOptions sandbox_options(const Config& config, const std::filesystem::path& workload,
+                                             const std::filesystem::path& workspace_root) {
+    std::string error;
+    auto get = [&](const char* flag, std::int64_t max) {
+        auto v = config.get_int(flag, 0, max, &error);
+        if (!v) die(error);
+        return *v;
+    };
+    sandbox::LocalBackendOptions o{{workload.string()}, sandbox_base_env(), workspace_root};
+    auto unsafe = config.get_bool("unsafe-no-isolation", &error);
+    if (!unsafe) die(error);
+    // The mock workload is our own deterministic binary: run isolated when the host allows, else plainly
+    // (loudly logged). Untrusted workloads get IsolationMode::required.
+    o.isolation.mode = *unsafe ? sandbox::IsolationMode::disabled : sandbox::IsolationMode::preferred;
+    o.isolation.sandbox_user = config.get("sandbox-user");
+    o.isolation.limits.memory_bytes = static_cast<std::uint64_t>(get("sandbox-memory-limit-bytes", std::int64_t{1} << 50));
+    o.isolation.limits.pids = static_cast<std::uint32_t>(get("sandbox-pids-limit", 1 << 22));
+    o.isolation.limits.cpu_millis = static_cast<std::uint32_t>(get("sandbox-cpu-millis", 1 << 20));
+    o.isolation.limits.max_lifetime = std::chrono::seconds(get("session-sandbox-max-lifetime-secs", 1LL << 32));
+    o.running_limit = static_cast<std::uint32_t>(get("session-sandbox-running-limit", 1 << 20));
+    if (o.running_limit > 0) o.isolation.max_sandboxes = o.running_limit;
+    o.warm_pool_size = static_cast<std::uint32_t>(get("session-sandbox-warm-pool-size", 1024));
+    o.reap_interval = std::chrono::seconds(get("session-sandbox-reap-interval-secs", 1LL << 32));
+    if (*unsafe) spdlog::warn("!!! --unsafe-no-isolation: sandboxes are PLAIN PROCESSES (dev only) !!!");
+    return o;
+}
+
+processors::ProcessorOptions processor_options(const Config& config) {
+    std::string error;
+    auto grace = config.get_int("session-sandbox-hot-idle-grace-secs", 0, 1LL << 32, &error);
+    if (!grace) die(error);
+    processors::ProcessorOptions o;
+    o.hot_idle_grace = std::chrono::seconds(*grace);
+    return o;
 }
 
 }  // namespace
@@ -121,6 +178,8 @@ int main(int argc, char** argv) {
     if (address_error) die("BIND_ADDR has a bad host: '" + bind + "'");
     auto max_body = config->get_int("max-body-bytes", 1, std::int64_t{1} << 40, &error);
     auto keepalive = config->get_int("sse-keepalive-secs", 1, 3600, &error);
+    auto sse_buffer = config->get_int("sse-client-buffer-events", 16, 1'000'000, &error);
+    if (!sse_buffer) die(error);
     auto partitions = config->get_int("log-partitions", 1, 1024, &error);
     auto projection_wait = config->get_int("projection-wait-ms", 1, 600'000, &error);
     auto default_max = config->get_int("session-execution-max-duration-ms", 0, std::int64_t{1} << 40, &error);
@@ -167,6 +226,7 @@ int main(int argc, char** argv) {
     readiness.expect("postgres");
     auto registry = std::make_shared<prometheus::Registry>();
     http::HttpProbe http_probe(*registry);
+    projections::StreamProbe stream_probe(*registry);
 
     pg::Pool pool(database_url, 4);
     projections::ProjectionHub hub(io.get_executor());
@@ -181,18 +241,22 @@ int main(int argc, char** argv) {
     spdlog::info("event log: {}; roles:{}{}{}", selected_log.kafka() ? "kafka " + selection->kafka->brokers : "embedded",
                  roles.api ? " api" : "", roles.processor ? " processor" : "", roles.projector ? " projector" : "");
     sandbox::LocalSandboxBackend sandboxes(
-        io.get_executor(), sandbox::LocalBackendOptions{{mock_agent.string()}, sandbox_base_env(), workspace_root});
+        io.get_executor(), sandbox_options(*config, mock_agent, workspace_root));
+    sandboxes.start_background();
     std::optional<projections::Projector> projector;
     if (roles.projector) projector.emplace(projections::ProjectorOptions{database_url}, event_log, &hub, &readiness);
     std::optional<processors::SessionProcessor> processor;
-    if (roles.processor) processor.emplace(io, event_log, sandboxes, processors::ProcessorOptions{}, &readiness);
+    if (roles.processor) processor.emplace(io, event_log, sandboxes, processor_options(*config), &readiness);
 
     std::vector<http::Route> routes = ingest::health_routes(readiness);
     for (auto& r : ingest::session_routes(event_log, queries,
                                           ingest::SessionRoutesOptions{std::chrono::milliseconds(*projection_wait),
                                                                        static_cast<std::uint64_t>(*default_max)}))
         if (roles.api) routes.push_back(std::move(r));
-    if (roles.api) routes.push_back(projections::events_route(queries, hub, projections::EventsRouteOptions{}));
+    projections::EventsRouteOptions events_options;
+    events_options.buffer_events = static_cast<std::size_t>(*sse_buffer);
+    events_options.probe = &stream_probe;
+    if (roles.api) routes.push_back(projections::events_route(queries, hub, events_options));
     routes.push_back(http::metrics_route(*registry));
     http::Server server(io, http_options, std::move(routes), ingest::make_guard(*auth, readiness), &http_probe);
 
@@ -255,6 +319,7 @@ int main(int argc, char** argv) {
             io,
             [&]() -> asio::awaitable<void> {
                 if (started && processor) co_await processor->stop();
+                co_await sandboxes.shutdown();
             },
             asio::detached);
     });
