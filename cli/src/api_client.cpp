@@ -6,6 +6,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 
 #include <array>
@@ -16,6 +18,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
+namespace ssl = asio::ssl;
 using asio::use_awaitable;
 
 std::string url_encode_component(std::string_view text) {
@@ -37,7 +40,14 @@ std::string url_encode_component(std::string_view text) {
 
 ApiClient::ApiClient(std::string base_url, std::string token) : base_url_(base_url), token_(std::move(token)) {
     std::string_view rest(base_url);
-    rest.remove_prefix(std::string_view("http://").size());
+    std::string default_port = "80";
+    if (rest.rfind("https://", 0) == 0) {
+        tls_ = true;
+        default_port = "443";
+        rest.remove_prefix(std::string_view("https://").size());
+    } else {
+        rest.remove_prefix(std::string_view("http://").size());
+    }
     auto slash = rest.find('/');
     std::string_view authority = rest.substr(0, slash);
     if (slash != std::string_view::npos) prefix_ = std::string(rest.substr(slash));
@@ -45,22 +55,26 @@ ApiClient::ApiClient(std::string base_url, std::string token) : base_url_(base_u
         auto close = authority.find(']');
         host_ = std::string(authority.substr(1, close - 1));
         auto after = authority.substr(close + 1);
-        port_ = after.size() > 1 && after.front() == ':' ? std::string(after.substr(1)) : "80";
+        port_ = after.size() > 1 && after.front() == ':' ? std::string(after.substr(1)) : default_port;
     } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
         host_ = std::string(authority.substr(0, colon));
         port_ = std::string(authority.substr(colon + 1));
     } else {
         host_ = std::string(authority);
-        port_ = "80";
+        port_ = default_port;
+    }
+    if (tls_) {
+        // The system CA store (OpenSSL honours SSL_CERT_FILE / SSL_CERT_DIR), peer and host name verified.
+        tls_context_ = std::make_shared<ssl::context>(ssl::context::tls_client);
+        tls_context_->set_default_verify_paths();
+        tls_context_->set_verify_mode(ssl::verify_peer);
+        tls_context_->set_verify_callback(ssl::host_name_verification(host_));
     }
 }
 
 namespace {
 
-struct Connection {
-    beast::tcp_stream stream;
-    beast::flat_buffer buffer;
-};
+using TlsStream = ssl::stream<beast::tcp_stream>;
 
 /// Connects within `timeout`; a failure throws one line naming the server: "cannot reach <url>: <why>".
 asio::awaitable<void> connect(beast::tcp_stream& stream, const std::string& host, const std::string& port,
@@ -75,30 +89,28 @@ asio::awaitable<void> connect(beast::tcp_stream& stream, const std::string& host
     if (connect_error) throw std::runtime_error("cannot reach " + base_url + ": " + connect_error.message());
 }
 
-}  // namespace
+/// TLS client handshake with SNI; a failure (bad certificate, wrong host) throws one line naming the server.
+asio::awaitable<void> handshake(TlsStream& stream, const std::string& host, std::chrono::milliseconds timeout,
+                                const std::string& base_url) {
+    if (!SSL_set_tlsext_host_name(stream.native_handle(), host.c_str()))
+        throw std::runtime_error("cannot reach " + base_url + ": cannot set the TLS server name");
+    beast::get_lowest_layer(stream).expires_after(timeout);
+    auto [ec] = co_await stream.async_handshake(ssl::stream_base::client, asio::as_tuple(use_awaitable));
+    if (ec) throw std::runtime_error("cannot reach " + base_url + ": TLS handshake failed: " + ec.message());
+}
 
-asio::awaitable<json::value> ApiClient::post(std::string path, json::value body) {
-    beast::tcp_stream stream(co_await asio::this_coro::executor);
-    co_await connect(stream, host_, port_, request_timeout, base_url_);
-
-    http::request<http::string_body> req{http::verb::post, prefix_ + path, 11};
-    req.set(http::field::host, host_ + ":" + port_);
-    req.set(http::field::content_type, "application/json");
-    req.set(http::field::accept, "application/json");
-    req.set(http::field::user_agent, "centaur-session-cli");
-    if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
-    req.body() = json::serialize(body);
-    req.prepare_payload();
-    stream.expires_after(request_timeout);
+template <class Stream>
+asio::awaitable<json::value> exchange_json(Stream& stream, http::request<http::string_body>& req,
+                                           std::chrono::milliseconds timeout, const std::string& path) {
+    beast::get_lowest_layer(stream).expires_after(timeout);
     co_await http::async_write(stream, req, use_awaitable);
-
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
     co_await http::async_read(stream, buffer, parser, use_awaitable);
     auto& res = parser.get();
     beast::error_code ignored;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     const int status = res.result_int();
     if (status < 200 || status > 299) throw HttpError(status, res.body());
     json::error_code ec;
@@ -107,19 +119,16 @@ asio::awaitable<json::value> ApiClient::post(std::string path, json::value body)
     co_return parsed;
 }
 
-asio::awaitable<void> ApiClient::stream(std::string path, std::optional<std::string> last_event_id,
-                                        std::function<bool(std::string_view)> on_bytes) {
-    beast::tcp_stream stream(co_await asio::this_coro::executor);
-    co_await connect(stream, host_, port_, request_timeout, base_url_);
+bool stream_ended(const beast::error_code& ec) {
+    return ec == http::error::end_of_stream || ec == asio::error::eof || ec == ssl::error::stream_truncated;
+}
 
-    http::request<http::empty_body> req{http::verb::get, prefix_ + path, 11};
-    req.set(http::field::host, host_ + ":" + port_);
-    req.set(http::field::accept, "text/event-stream");
-    req.set(http::field::cache_control, "no-cache");
-    req.set(http::field::user_agent, "centaur-session-cli");
-    if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
-    if (last_event_id) req.set("Last-Event-ID", *last_event_id);
-    stream.expires_after(request_timeout);
+template <class Stream>
+asio::awaitable<void> read_event_stream(Stream& stream, http::request<http::empty_body>& req,
+                                        std::chrono::milliseconds request_timeout,
+                                        std::chrono::milliseconds idle_timeout,
+                                        const std::function<bool(std::string_view)>& on_bytes) {
+    beast::get_lowest_layer(stream).expires_after(request_timeout);
     co_await http::async_write(stream, req, use_awaitable);
 
     beast::flat_buffer buffer;
@@ -143,14 +152,55 @@ asio::awaitable<void> ApiClient::stream(std::string path, std::optional<std::str
     while (!parser.is_done()) {
         parser.get().body().data = chunk.data();
         parser.get().body().size = chunk.size();
-        stream.expires_after(stream_idle_timeout);
+        beast::get_lowest_layer(stream).expires_after(idle_timeout);
         auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, asio::as_tuple(use_awaitable));
         (void)n;
-        if (ec == http::error::end_of_stream || ec == asio::error::eof) co_return;
+        if (stream_ended(ec)) co_return;
         if (ec && ec != http::error::need_buffer) throw beast::system_error(ec);
         const std::size_t got = chunk.size() - parser.get().body().size;
         if (got > 0 && !on_bytes(std::string_view(chunk.data(), got))) co_return;
     }
+}
+
+}  // namespace
+
+asio::awaitable<json::value> ApiClient::post(std::string path, json::value body) {
+    beast::tcp_stream tcp(co_await asio::this_coro::executor);
+    co_await connect(tcp, host_, port_, request_timeout, base_url_);
+
+    http::request<http::string_body> req{http::verb::post, prefix_ + path, 11};
+    req.set(http::field::host, host_ + ":" + port_);
+    req.set(http::field::content_type, "application/json");
+    req.set(http::field::accept, "application/json");
+    req.set(http::field::user_agent, "centaur-session-cli");
+    if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
+    req.body() = json::serialize(body);
+    req.prepare_payload();
+    if (!tls_) co_return co_await exchange_json(tcp, req, request_timeout, path);
+    TlsStream tls(std::move(tcp), *tls_context_);
+    co_await handshake(tls, host_, request_timeout, base_url_);
+    co_return co_await exchange_json(tls, req, request_timeout, path);
+}
+
+asio::awaitable<void> ApiClient::stream(std::string path, std::optional<std::string> last_event_id,
+                                        std::function<bool(std::string_view)> on_bytes) {
+    beast::tcp_stream tcp(co_await asio::this_coro::executor);
+    co_await connect(tcp, host_, port_, request_timeout, base_url_);
+
+    http::request<http::empty_body> req{http::verb::get, prefix_ + path, 11};
+    req.set(http::field::host, host_ + ":" + port_);
+    req.set(http::field::accept, "text/event-stream");
+    req.set(http::field::cache_control, "no-cache");
+    req.set(http::field::user_agent, "centaur-session-cli");
+    if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
+    if (last_event_id) req.set("Last-Event-ID", *last_event_id);
+    if (!tls_) {
+        co_await read_event_stream(tcp, req, request_timeout, stream_idle_timeout, on_bytes);
+        co_return;
+    }
+    TlsStream tls(std::move(tcp), *tls_context_);
+    co_await handshake(tls, host_, request_timeout, base_url_);
+    co_await read_event_stream(tls, req, request_timeout, stream_idle_timeout, on_bytes);
 }
 
 }  // namespace centaur::cli

@@ -5,10 +5,15 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace centaur::cli {
 
@@ -31,7 +36,9 @@ std::string url_encode_component(std::string_view text);
 /// `request_timeout`, a stream read by `stream_idle_timeout` (heartbeats keep a healthy stream busy).
 class ApiClient {
 public:
-    /// `base_url` is http://host[:port][/prefix] without a trailing slash; `token` empty = no auth header.
+    /// `base_url` is http[s]://host[:port][/prefix] without a trailing slash; `token` empty = no auth header.
+    /// https verifies the server's certificate chain against the system CA store (SSL_CERT_FILE /
+    /// SSL_CERT_DIR override it) and its host name.
     ApiClient(std::string base_url, std::string token);
 
     /// POSTs a JSON body; returns the parsed JSON answer. Throws HttpError on non-2xx, std::exception on
@@ -53,6 +60,8 @@ private:
     std::string port_;
     std::string prefix_;
     std::string token_;
+    bool tls_ = false;
+    std::shared_ptr<boost::asio::ssl::context> tls_context_;
 };
 
 }  // namespace centaur::cli

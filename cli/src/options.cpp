@@ -24,7 +24,7 @@ bool parse_int(std::string_view text, Int& out) {
 
 const std::vector<FlagSpec>& flag_table() {
     static const std::vector<FlagSpec> table{
-        {"--api-url", nullptr, "URL", "CENTAUR_API_URL", "http://127.0.0.1:8080", "API base URL (http://)", nullptr},
+        {"--api-url", nullptr, "URL", "CENTAUR_API_URL", "http://127.0.0.1:8080", "API base URL (http:// or https://; https verifies against the system CA store)", nullptr},
         {"--api-token", nullptr, "TOKEN", "CENTAUR_API_TOKEN", nullptr,
          "bearer token; optional when the server runs open", nullptr},
         {"--thread-key", nullptr, "KEY", nullptr, nullptr,
@@ -251,8 +251,8 @@ ParseResult parse_options(const std::vector<std::string>& args,
 
     while (!o.api_url.empty() && o.api_url.back() == '/') o.api_url.pop_back();
     if (o.api_url.empty()) return std::string("--api-url must not be empty");
-    if (o.api_url.rfind("http://", 0) != 0)
-        return "--api-url must start with http:// (got '" + o.api_url + "'; https is not supported by this build)";
+    if (o.api_url.rfind("http://", 0) != 0 && o.api_url.rfind("https://", 0) != 0)
+        return "--api-url must start with http:// or https:// (got '" + o.api_url + "')";
     if (token_given && o.api_token.empty()) return std::string("--api-token must not be empty");
     if (o.after_event_id < 0) return std::string("--after-event-id must be >= 0");
     if (o.thread_key) {
