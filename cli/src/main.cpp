@@ -11,6 +11,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -284,6 +285,12 @@ int main(int argc, char** argv) {
     }
     asio::io_context io;
     int code = 1;
+    // Ctrl-C / SIGTERM: leave at once, but never in the middle of a printed line (exit_process takes the
+    // output lock); the exit code is the shell's 128 + signal.
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
+        if (!ec) cli.shared().exit_process(128 + signal_number);
+    });
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<int> {
@@ -293,6 +300,7 @@ int main(int argc, char** argv) {
         },
         [&](std::exception_ptr e, int result) {
             code = result;
+            signals.cancel();
             if (!e) return;
             try {
                 std::rethrow_exception(e);
