@@ -62,7 +62,7 @@ std::string enrich_input_line(const std::string& line, const std::string& thread
 /// Per thread: the folded state plus what only lives while this process runs (sandbox, timers, stdin queue).
 struct Thread {
     Thread(asio::io_context& io, ThreadKey k, std::int32_t p)
-        : key(std::move(k)), partition(p), max_timer(io), idle_timer(io) {}
+        : key(std::move(k)), partition(p), max_timer(io), idle_timer(io), hot_idle_timer(io) {}
     ThreadKey key;
     std::int32_t partition;
     ThreadState state;
@@ -76,6 +76,7 @@ struct Thread {
     std::uint64_t generation = 0;        ///< bumped per execution start; stale coroutines compare it
     asio::steady_timer max_timer;
     asio::steady_timer idle_timer;
+    asio::steady_timer hot_idle_timer;  ///< paused sandbox -> stopped after the hot idle grace
 };
 
 struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
@@ -183,7 +184,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
             if (t->state.harness_type != harness_before && t->sandbox) {
                 spdlog::info("thread {}: harness switched {} -> {}, stopping its sandbox", t->key.str(),
                              harness_before, t->state.harness_type);
-                drop_sandbox(t);
+                drop_sandbox(t, "harness_switched");
             }
         } else if (e.event_type == event_type::message_appended) {
             on_message(t, e);
@@ -227,6 +228,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
             }
             t->max_timer.cancel();
             t->idle_timer.cancel();
+            t->hot_idle_timer.cancel();
             ++t->generation;
             drop_sandbox(t);
             it = threads.erase(it);
@@ -288,6 +290,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         t->first_token_sent = false;
         t->started_at = Clock::now();
         t->idle_timer.cancel();
+        t->hot_idle_timer.cancel();
         if (plan.max_duration_ms > 0) arm_max_timer(t, plan, generation);
         spawn(run_execution(t, plan, generation), "execution start");
     }
@@ -313,7 +316,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
                 payload["sandbox_id"] = t->sandbox->id();
                 payload["error"] = r.error().message();
                 emit(t, event_type::sandbox_resume_failed, plan.execution_id, std::move(payload), EventUuid::random());
-                drop_sandbox(t);
+                drop_sandbox(t, "resume_failed", plan.execution_id);
             }
         } else if (t->sandbox) {
             drop_sandbox(t);
@@ -331,7 +334,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
             }
             t->sandbox = *created;
             t->sandbox_ready = false;
-            source = "cold_create";
+            source = t->sandbox->prewarmed() ? "warm_pool" : "cold_create";
             startup_ms = millis_since(created_at);
             spawn(pump(t, t->sandbox), "stdout pump");
         }
@@ -343,7 +346,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         payload["sandbox_ready_source"] = source;
         payload["sandbox_ready_duration_ms"] = millis_since(ready_started);
         payload["sandbox_startup_duration_ms"] = startup_ms;
-        payload["sandbox_started_for_request"] = source == "cold_create";
+        payload["sandbox_started_for_request"] = source == "cold_create" || source == "warm_pool";
         emit(t, event_type::sandbox_ready, plan.execution_id, std::move(payload),
              EventUuid::derived(plan.execution_id + "/sandbox_ready"));
 
@@ -392,10 +395,15 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         }
         if (t->sandbox != sandbox) co_return;
         emit(t, event_type::stdout_eof, std::nullopt, json::object{{"sandbox_id", sandbox->id()}}, EventUuid::random());
-        if (t->state.active)
-            finish(t, t->state.active->execution_id, TerminalKind::failed,
-                   "sandbox stdout closed before terminal output", json::object{{"reason", "sandbox_io"}});
-        drop_sandbox(t);
+        // A limit that ended the sandbox (memory, wall clock) is named in the terminal event.
+        const std::string limit = sandbox->termination_reason();
+        std::optional<std::string> active_id;
+        if (t->state.active) active_id = t->state.active->execution_id;
+        if (active_id)
+            finish(t, *active_id, TerminalKind::failed,
+                   limit.empty() ? "sandbox stdout closed before terminal output" : "sandbox killed: " + limit,
+                   json::object{{"reason", limit.empty() ? "sandbox_io" : "sandbox_limit"}});
+        drop_sandbox(t, limit.empty() ? "exited" : "limit_exceeded", active_id, limit);
     }
 
     asio::awaitable<void> on_output(std::shared_ptr<Thread> t, std::string line) {
@@ -472,7 +480,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
             self->finish(t, plan.execution_id, TerminalKind::failed,
                          "execution exceeded max_duration_ms of " + std::to_string(plan.max_duration_ms),
                          json::object{{"reason", "max_duration_exceeded"}, {"max_duration_ms", plan.max_duration_ms}});
-            self->drop_sandbox(t);  // its late output must not reach the next execution
+            self->drop_sandbox(t, "max_duration_exceeded", plan.execution_id);  // no late output into the next one
         });
     }
 
@@ -487,6 +495,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
             if (auto r = sandbox->pause(); r) {
                 self->emit(t, event_type::sandbox_paused, plan.execution_id, std::move(payload),
                            EventUuid::derived(plan.execution_id + "/paused"));
+                self->arm_hot_idle_timer(t, plan.execution_id);
             } else {
                 payload["error"] = r.error().message();
                 self->emit(t, event_type::sandbox_pause_failed, plan.execution_id, std::move(payload),
@@ -495,8 +504,31 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         });
     }
 
-    void drop_sandbox(const std::shared_ptr<Thread>& t) {
+    /// SESSION_SANDBOX_HOT_IDLE_GRACE_SECS after a pause: stop and destroy the paused sandbox (the next
+    /// execution creates a new one).
+    void arm_hot_idle_timer(const std::shared_ptr<Thread>& t, const std::string& execution_id) {
+        if (options.hot_idle_grace.count() <= 0) return;
+        t->hot_idle_timer.expires_after(options.hot_idle_grace);
+        t->hot_idle_timer.async_wait(
+            [self = shared_from_this(), t, execution_id, sandbox = t->sandbox](boost::system::error_code ec) {
+                if (ec || t->state.active || t->sandbox != sandbox || sandbox->status() != SandboxStatus::suspended)
+                    return;
+                self->drop_sandbox(t, "hot_idle_grace", execution_id);
+            });
+    }
+
+    /// Stops the thread's sandbox. With a `reason`, the transition is an event: session.sandbox_stopped
+    /// {thread_key, sandbox_id, reason[, execution_id][, detail]}.
+    void drop_sandbox(const std::shared_ptr<Thread>& t, std::string_view reason = {},
+                      std::optional<std::string> execution_id = std::nullopt, const std::string& detail = {}) {
         if (!t->sandbox) return;
+        t->hot_idle_timer.cancel();
+        if (!reason.empty()) {
+            json::object payload{{"thread_key", t->key.str()}, {"sandbox_id", t->sandbox->id()}, {"reason", reason}};
+            if (execution_id) payload["execution_id"] = *execution_id;
+            if (!detail.empty()) payload["detail"] = detail;
+            emit(t, event_type::sandbox_stopped, execution_id, std::move(payload), EventUuid::random());
+        }
         auto sandbox = std::move(t->sandbox);
         t->sandbox.reset();
         t->sandbox_ready = false;
@@ -561,6 +593,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         for (auto& [key, t] : threads) {
             t->max_timer.cancel();
             t->idle_timer.cancel();
+            t->hot_idle_timer.cancel();
             if (auto sandbox = std::move(t->sandbox)) {
                 t->sandbox.reset();
                 co_await sandbox->stop();

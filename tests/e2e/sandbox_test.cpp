@@ -1,10 +1,14 @@
-// End-to-end isolation probes: commands run through `centaur-sandbox-runner run`, which starts them exactly as a
-// workload is started (bubblewrap namespaces, sandbox uid, cgroups, rlimits), and report what they could see
-// and do. Each probe prints a verdict line per attempt; the host side checks its own state too.
+// End-to-end sandbox tests.
+// SandboxIsolation: commands run through `centaur-sandbox-runner run`, which starts them exactly as a workload is
+// started (bubblewrap namespaces, sandbox uid, cgroups, rlimits), and report what they could see and do. Each
+// probe prints a verdict line per attempt; the host side checks its own state too.
+// SandboxLifecycle: the real centaur-api-server; its sandbox transitions are read back as events.
 
 #include <centaur/test_support/test_support.hpp>
 
+#include <boost/json.hpp>
 #include <gmock/gmock.h>
+#include <pqxx/pqxx>
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -16,6 +20,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -275,6 +280,133 @@ TEST_F(SandboxIsolation, ACrashedRunnersSandboxDiesAndItsGroupsAreReaped) {
     ASSERT_EQ(reaper.wait_for_exit(run_timeout), 0) << reaper.stderr_text();
     EXPECT_THAT(reaper.stdout_text(), ::testing::MatchesRegex("reaped [0-9]+\n"));
     EXPECT_EQ(groups_left(), 0) << "the dead runner's cgroups are still there";
+}
+
+namespace json = boost::json;
+using test_support::ServerProcess;
+using test_support::TestDatabase;
+
+constexpr auto event_timeout = 30s;
+
+/// (event_type, payload) of a thread's projected events, in order.
+std::vector<std::pair<std::string, json::object>> thread_events(const std::string& database_url,
+                                                                const std::string& thread_key) {
+    pqxx::connection conn(database_url);
+    pqxx::work tx(conn);
+    std::vector<std::pair<std::string, json::object>> events;
+    for (const auto& row : tx.exec_params("select event_type, data from session_events "
+                                          "where thread_key = $1 order by seq",
+                                          thread_key)) {
+        auto payload = json::parse(row[1].c_str());
+        events.emplace_back(row[0].c_str(), payload.is_object() ? payload.as_object() : json::object{});
+    }
+    return events;
+}
+
+/// Polls until the thread has `count` events of `type` (bounded); returns the thread's events.
+std::vector<std::pair<std::string, json::object>> wait_for_events(const std::string& database_url,
+                                                                  const std::string& thread_key,
+                                                                  const std::string& type, std::size_t count = 1) {
+    const auto deadline = std::chrono::steady_clock::now() + event_timeout;
+    for (;;) {
+        auto events = thread_events(database_url, thread_key);
+        std::size_t seen = 0;
+        for (const auto& e : events) seen += e.first == type;
+        if (seen >= count || std::chrono::steady_clock::now() >= deadline) return events;
+        std::this_thread::sleep_for(50ms);
+    }
+}
+
+std::vector<json::object> of_type(const std::vector<std::pair<std::string, json::object>>& events,
+                                  const std::string& type) {
+    std::vector<json::object> out;
+    for (const auto& [t, payload] : events)
+        if (t == type) out.push_back(payload);
+    return out;
+}
+
+class SandboxLifecycle : public ::testing::Test {
+protected:
+    /// Creates the session and asks for one mock turn; returns the execution id.
+    std::string execute(ServerProcess& server, const std::string& thread, const std::string& key,
+                        const std::string& extra = "") {
+        const std::string url = server.url() + "/api/session/" + thread;
+        auto created = test_support::http_request("POST", url, R"({"harness_type":"codex"})");
+        EXPECT_EQ(created.status, 200) << created.body;
+        auto r = test_support::http_request("POST", url + "/execute",
+                                            R"({"idempotency_key":")" + key +
+                                                R"(","input_lines":["{\"type\":\"user\"}"])" + extra + "}");
+        EXPECT_EQ(r.status, 200) << r.body;
+        return r.status == 200 ? std::string(json::parse(r.body).at("execution_id").as_string()) : "";
+    }
+    TestDatabase db_;
+};
+
+TEST_F(SandboxLifecycle, CreatedOnFirstTurnReusedPausedThenDestroyedAfterTheHotIdleGrace) {
+    ServerProcess server(db_.url(), {{"SESSION_SANDBOX_HOT_IDLE_GRACE_SECS", "1"}, {"CENTAUR_MOCK_DELAY_MS", "1"}});
+    const std::string thread = "cli:" + std::string(32, 'a');
+    execute(server, thread, "t1", R"(,"idle_timeout_ms":60000)");
+    auto events = wait_for_events(db_.url(), thread, "session.execution_completed");
+    execute(server, thread, "t2", R"(,"idle_timeout_ms":300)");
+    events = wait_for_events(db_.url(), thread, "session.sandbox_stopped");
+
+    const auto ready = of_type(events, "session.sandbox_ready");
+    ASSERT_EQ(ready.size(), 2U) << server.logs();
+    EXPECT_EQ(ready[0].at("sandbox_ready_source").as_string(), "cold_create");
+    EXPECT_EQ(ready[1].at("sandbox_ready_source").as_string(), "reused");
+    EXPECT_EQ(ready[0].at("sandbox_id"), ready[1].at("sandbox_id"));
+    const auto paused = of_type(events, "session.sandbox_paused");
+    ASSERT_EQ(paused.size(), 1U) << server.logs();
+    const auto stopped = of_type(events, "session.sandbox_stopped");
+    ASSERT_EQ(stopped.size(), 1U) << server.logs();
+    EXPECT_EQ(stopped[0].at("reason").as_string(), "hot_idle_grace");
+    EXPECT_EQ(stopped[0].at("sandbox_id"), ready[0].at("sandbox_id"));
+
+    // The next turn starts a fresh sandbox.
+    execute(server, thread, "t3");
+    events = wait_for_events(db_.url(), thread, "session.execution_completed", 3);
+    const auto ready_after = of_type(events, "session.sandbox_ready");
+    ASSERT_EQ(ready_after.size(), 3U) << server.logs();
+    EXPECT_EQ(ready_after[2].at("sandbox_ready_source").as_string(), "cold_create");
+    EXPECT_NE(ready_after[2].at("sandbox_id"), ready[0].at("sandbox_id"));
+}
+
+TEST_F(SandboxLifecycle, AWallClockKilledTurnEndsWithOneTerminalEventNamingTheLimit) {
+    ServerProcess server(db_.url(), {{"SESSION_SANDBOX_MAX_LIFETIME_SECS", "1"}, {"CENTAUR_MOCK_MODE", "hang"}});
+    const std::string thread = "cli:" + std::string(32, 'b');
+    const auto execution = execute(server, thread, "t1");
+    auto events = wait_for_events(db_.url(), thread, "session.sandbox_stopped");
+    const auto failed = of_type(events, "session.execution_failed");
+    ASSERT_EQ(failed.size(), 1U) << server.logs();
+    EXPECT_EQ(failed[0].at("execution_id").as_string(), execution);
+    EXPECT_EQ(failed[0].at("reason").as_string(), "sandbox_limit");
+    EXPECT_THAT(std::string(failed[0].at("error").as_string()), HasSubstr("max lifetime of 1 s exceeded"));
+    EXPECT_EQ(of_type(events, "session.execution_completed").size() + of_type(events, "session.execution_cancelled").size(),
+              0U);
+    const auto stopped = of_type(events, "session.sandbox_stopped");
+    ASSERT_EQ(stopped.size(), 1U);
+    EXPECT_EQ(stopped[0].at("reason").as_string(), "limit_exceeded");
+}
+
+TEST_F(SandboxLifecycle, TwentyConcurrentThreadsUnderARunningLimitOfFourAllComplete) {
+    constexpr int threads = 20;
+    ServerProcess server(db_.url(), {{"SESSION_SANDBOX_RUNNING_LIMIT", "4"},
+                                     {"SESSION_SANDBOX_HOT_IDLE_GRACE_SECS", "1"},
+                                     {"CENTAUR_MOCK_DELAY_MS", "5"}});
+    std::vector<std::string> keys;
+    for (int i = 0; i < threads; ++i) {
+        std::ostringstream key;
+        key << "cli:" << std::setw(32) << std::setfill('0') << i;
+        keys.push_back(key.str());
+        // A short idle timeout pauses each sandbox soon and the grace destroys it, freeing its slot.
+        execute(server, keys.back(), "t1", R"(,"idle_timeout_ms":100)");
+    }
+    for (const auto& key : keys) {
+        auto events = wait_for_events(db_.url(), key, "session.execution_completed");
+        if (&key == &keys.back()) EXPECT_THAT(server.logs(), HasSubstr("queued")) << "the limit never queued a create";
+        EXPECT_EQ(of_type(events, "session.execution_completed").size(), 1U) << key << "\n" << server.logs();
+        EXPECT_EQ(of_type(events, "session.execution_failed").size(), 0U) << key;
+    }
 }
 
 }  // namespace

@@ -22,6 +22,9 @@ struct ProcessorOptions {
     std::chrono::milliseconds poll_wait{200};  ///< how long one log poll blocks when caught up
     std::size_t max_batch = 1000;              ///< records handed to the io_context at once
     std::string group = "centaur-processor";   ///< consumer group of the log (processors split partitions)
+    /// SESSION_SANDBOX_HOT_IDLE_GRACE_SECS: a sandbox paused for idleness is stopped and destroyed this long
+    /// after the pause (session.sandbox_stopped, reason hot_idle_grace); 0 keeps it paused until reused.
+    std::chrono::seconds hot_idle_grace{0};
 };
 
 /// Partitions: the processor is one member of the log's consumer group `group`; it owns the threads of the
