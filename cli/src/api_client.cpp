@@ -164,16 +164,21 @@ asio::awaitable<void> read_event_stream(Stream& stream, http::request<http::empt
 
 }  // namespace
 
+template <class Request>
+void ApiClient::set_common_headers(Request& req, const char* accept) const {
+    req.set(http::field::host, host_ + ":" + port_);
+    req.set(http::field::accept, accept);
+    req.set(http::field::user_agent, "centaur-session-cli");
+    if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
+}
+
 asio::awaitable<json::value> ApiClient::post(std::string path, json::value body) {
     beast::tcp_stream tcp(co_await asio::this_coro::executor);
     co_await connect(tcp, host_, port_, request_timeout, base_url_);
 
     http::request<http::string_body> req{http::verb::post, prefix_ + path, 11};
-    req.set(http::field::host, host_ + ":" + port_);
+    set_common_headers(req, "application/json");
     req.set(http::field::content_type, "application/json");
-    req.set(http::field::accept, "application/json");
-    req.set(http::field::user_agent, "centaur-session-cli");
-    if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
     req.body() = json::serialize(body);
     req.prepare_payload();
     if (!tls_) co_return co_await exchange_json(tcp, req, request_timeout, path);
@@ -188,11 +193,8 @@ asio::awaitable<void> ApiClient::stream(std::string path, std::optional<std::str
     co_await connect(tcp, host_, port_, request_timeout, base_url_);
 
     http::request<http::empty_body> req{http::verb::get, prefix_ + path, 11};
-    req.set(http::field::host, host_ + ":" + port_);
-    req.set(http::field::accept, "text/event-stream");
+    set_common_headers(req, "text/event-stream");
     req.set(http::field::cache_control, "no-cache");
-    req.set(http::field::user_agent, "centaur-session-cli");
-    if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
     if (last_event_id) req.set("Last-Event-ID", *last_event_id);
     if (!tls_) {
         co_await read_event_stream(tcp, req, request_timeout, stream_idle_timeout, on_bytes);

@@ -55,6 +55,10 @@ public:
     std::chrono::milliseconds stream_idle_timeout{60000};
 
 private:
+    /// Host, Accept, User-Agent and (with a token) Authorization.
+    template <class Request>
+    void set_common_headers(Request& req, const char* accept) const;
+
     std::string base_url_;
     std::string host_;
     std::string port_;

@@ -2,6 +2,7 @@
 #include "api_client.hpp"
 #include "event_stream.hpp"
 #include "options.hpp"
+#include "requests.hpp"
 #include "sse_parser.hpp"
 #include "stdin_commands.hpp"
 #include "tui.hpp"
@@ -28,8 +29,6 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 using namespace centaur::cli;
 
-constexpr const char* kSource = "centaur-session-cli";
-
 /// Everything the stream (main thread) and the stdin reader share. All members under `mu`, which also
 /// serialises stdout so an exit from either thread never cuts a line in half.
 struct Shared {
@@ -55,11 +54,13 @@ public:
     Cli(Options options, std::string key) : o_(std::move(options)), key_(std::move(key)), api_(o_.api_url, o_.api_token) {}
 
     asio::awaitable<void> append(ApiClient& api, const std::string& text) {
-        co_await api.post(thread_path(key_) + "/messages", append_body(text));
+        auto body = append_message_body(text, std::nullopt);
+        co_await api.post(thread_path(key_) + "/messages", std::move(body));
     }
 
     asio::awaitable<void> execute(ApiClient& api, const std::vector<std::string>& lines) {
-        auto answer = co_await api.post(thread_path(key_) + "/execute", execute_body(lines));
+        auto body = execute_body(lines, o_.idle_timeout_ms, o_.max_duration_ms);
+        auto answer = co_await api.post(thread_path(key_) + "/execute", std::move(body));
         const auto* id = answer.is_object() ? answer.as_object().if_contains("execution_id") : nullptr;
         if (!id || !id->is_string()) throw std::runtime_error("execute answer has no execution_id: " + json::serialize(answer));
         std::lock_guard lock(shared_.mu);
@@ -69,7 +70,8 @@ public:
 
     /// Creates the session and sends the command-line turn (non-attach mode).
     asio::awaitable<void> start_turn() {
-        co_await api_.post(thread_path(key_), create_body());
+        auto create = create_session_body(o_.harness_type);
+        co_await api_.post(thread_path(key_), std::move(create));
         if (o_.message || !o_.input_lines.empty() || (!o_.stdin_events && !o_.tui)) {
             const std::string text = o_.message.value_or(kDefaultPrompt);
             co_await append(api_, text);
@@ -134,28 +136,6 @@ public:
 
 private:
     // Request bodies are built outside coroutines (GCC 12 rejects braced JSON initialisers in them).
-    json::value create_body() const {
-        return json::object{{"harness_type", o_.harness_type}, {"metadata", json::object{{"source", kSource}}}};
-    }
-
-    static json::value append_body(const std::string& text) {
-        json::object part{{"type", "text"}, {"text", text}};
-        json::object message{{"role", "user"},
-                             {"parts", json::array{std::move(part)}},
-                             {"metadata", json::object{{"source", kSource}}}};
-        return json::object{{"messages", json::array{std::move(message)}}};
-    }
-
-    json::value execute_body(const std::vector<std::string>& lines) const {
-        json::array input;
-        for (const auto& l : lines) input.emplace_back(l);
-        return json::object{{"idempotency_key", "cli-" + centaur::EventUuid::random().hex()},
-                            {"metadata", json::object{{"source", kSource}}},
-                            {"input_lines", std::move(input)},
-                            {"idle_timeout_ms", o_.idle_timeout_ms},
-                            {"max_duration_ms", o_.max_duration_ms}};
-    }
-
     [[noreturn]] void fail(const std::string& message) {
         {
             std::lock_guard lock(shared_.mu);

@@ -4,6 +4,7 @@
 
 #include "event_stream.hpp"
 #include "input_editor.hpp"
+#include "requests.hpp"
 #include "stdin_commands.hpp"
 #include "transcript.hpp"
 
@@ -144,7 +145,7 @@ private:
 
 // ---- the application -----------------------------------------------------------------------------------
 
-constexpr const char* kSource = "centaur-session-cli";
+constexpr const char* kInterruptReason = "interrupted from centaur-session-cli";
 constexpr const char* kHelp =
     "Enter send | Ctrl-J/Alt-Enter newline | Up/Down history | Ctrl-X interrupt | PgUp/PgDn scroll | "
     "F2 raw events | F3 all events | Ctrl-O output | Ctrl-D quit | /help";
@@ -210,27 +211,6 @@ std::string encode_utf8(wint_t c) {
     }
     return out;
 }
-
-json::value append_body(const std::string& text, const std::string& client_message_id) {
-    json::object part{{"type", "text"}, {"text", text}};
-    json::object message{{"client_message_id", client_message_id},
-                         {"role", "user"},
-                         {"parts", json::array{std::move(part)}},
-                         {"metadata", json::object{{"source", kSource}}}};
-    return json::object{{"messages", json::array{std::move(message)}}};
-}
-
-json::value execute_body(const std::vector<std::string>& lines, const Options& o) {
-    json::array input;
-    for (const auto& l : lines) input.emplace_back(l);
-    return json::object{{"idempotency_key", "cli-" + EventUuid::random().hex()},
-                        {"metadata", json::object{{"source", kSource}}},
-                        {"input_lines", std::move(input)},
-                        {"idle_timeout_ms", o.idle_timeout_ms},
-                        {"max_duration_ms", o.max_duration_ms}};
-}
-
-json::value interrupt_body() { return json::object{{"reason", "interrupted from centaur-session-cli"}}; }
 
 std::string field(const json::value& v, std::string_view key) {
     const auto* f = v.is_object() ? v.as_object().if_contains(key) : nullptr;
@@ -451,7 +431,7 @@ private:
 
     asio::awaitable<void> send_message(std::string text, std::string client_id) {
         try {
-            auto body = append_body(text, client_id);
+            auto body = append_message_body(text, client_id);
             co_await api_.post(session_path(key_) + "/messages", std::move(body));
             std::vector<std::string> lines;
             lines.push_back(user_input_line(text));
@@ -463,7 +443,7 @@ private:
 
     asio::awaitable<void> execute(std::vector<std::string> lines) {
         try {
-            auto body = execute_body(lines, o_);
+            auto body = execute_body(lines, o_.idle_timeout_ms, o_.max_duration_ms);
             auto answer = co_await api_.post(session_path(key_) + "/execute", std::move(body));
             const std::string exe = field(answer, "execution_id");
             own_executions_.insert(exe);
@@ -482,7 +462,7 @@ private:
 
     asio::awaitable<void> send_interrupt() {
         try {
-            auto body = interrupt_body();
+            auto body = interrupt_body(kInterruptReason);
             auto answer = co_await api_.post(session_path(key_) + "/interrupt", std::move(body));
             const auto* interrupted = answer.is_object() ? answer.as_object().if_contains("interrupted") : nullptr;
             status_line_ = interrupted && interrupted->is_bool() && interrupted->as_bool()
