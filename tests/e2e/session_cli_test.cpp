@@ -232,10 +232,20 @@ TEST_F(SessionCli, RunbookTuiNewThreadTypesAMessageSeesPongAndQuitsCleanly) {
         return n == 2;
     })) << tmux.screen();
 
-    // F2 opens the raw events pane.
+    // F2 opens the raw events pane; F3 adds every event to the transcript; PgUp/PgDn scroll it.
     tmux.keys({"F2"});
     ASSERT_TRUE(tmux.wait_text(" raw events ")) << tmux.screen();
     EXPECT_NE(tmux.screen().find("session.execution_completed {"), std::string::npos) << tmux.screen();
+    tmux.keys({"F3"});
+    ASSERT_TRUE(tmux.wait_text("[all]")) << tmux.screen();
+    ASSERT_TRUE(tmux.wait_text("   turn started mock-turn-")) << tmux.screen();
+    tmux.keys({"PPage"});
+    ASSERT_TRUE(tmux.wait_text("[scrolled up ")) << tmux.screen();
+    EXPECT_TRUE(tmux.wait_text("you: Reply with exactly PONG")) << "the first turn is back in view\n" << tmux.screen();
+    tmux.keys({"NPage"});
+    tmux.keys({"NPage"});
+    ASSERT_TRUE(tmux.wait_screen([](const std::string& s) { return s.find("[scrolled up ") == std::string::npos; }))
+        << tmux.screen();
 
     tmux.keys({"C-d"});
     ASSERT_TRUE(tmux.wait_text("EXIT=0")) << tmux.screen();
@@ -290,6 +300,63 @@ TEST_F(SessionCli, RunbookAttachTuiReplaysAFollowsAndInterrupts) {
     ASSERT_EQ(::kill(pid, SIGSEGV), 0);
     ASSERT_TRUE(tmux.wait_text("EXIT=139")) << tmux.screen();
     expect_terminal_restored(tmux);
+}
+
+const std::string kRunbookSmokeTurn =
+    "CENTAUR_API_URL=http://127.0.0.1:8080 \\\n"
+    "cargo run -p centaur-session-cli -- \\\n"
+    "  --harness-type codex \\\n"
+    "  --message \"Reply with exactly PONG and nothing else.\" \\\n"
+    "  --exit-on-terminal \\\n"
+    "  --max-duration-ms 120000";
+const std::string kRunbookResume =
+    "cargo run -p centaur-session-cli -- \\\n"
+    "  --thread-key 'slack:<CHANNEL_ID>:<THREAD_TS>' \\\n"
+    "  --after-event-id <LAST_EVENT_ID> \\\n"
+    "  --all-events";
+
+TEST_F(SessionCli, RunbookLineModeLinesVerbatim) {
+    ServerProcess server(db_.url(), {{"CENTAUR_MOCK_DELAY_MS", "5"}});
+    auto smoke = run_sh(run_line(kRunbookSmokeTurn, server));
+    ASSERT_EQ(smoke->exit_code(), 0) << smoke->stderr_text();
+    EXPECT_NE(smoke->stdout_text().find("PONG model=unknown harness=codex"), std::string::npos);
+    EXPECT_TRUE(std::regex_search(smoke->stderr_text(), std::regex("^thread_key=cli:[0-9a-f]{32}\n$")))
+        << smoke->stderr_text();
+
+    // A Slack thread with one turn; the runbook's resume line (CENTAUR_API_URL from the shell's
+    // environment, as the runbook's shell has it) prints only the events after the given id, then follows.
+    auto turn = run_sh("CENTAUR_API_URL=" + server.url() + " " + cli() + " --thread-key " + sh_quote(kSlackKey) +
+                       " --message one --exit-on-terminal --all-events");
+    ASSERT_EQ(turn->exit_code(), 0) << turn->stderr_text();
+    const auto events = printed_events(turn->stdout_text());
+    ASSERT_GE(events.size(), 4u);
+    const long long after = events[2].id;
+    const std::string resume_line =
+        replace_all(run_line(kRunbookResume, server), "<LAST_EVENT_ID>", std::to_string(after));
+    ChildProcess resume({"/bin/sh", "-c", "export CENTAUR_API_URL=" + server.url() + "; " + resume_line});
+    ASSERT_TRUE(resume.wait_for_stdout("session.execution_completed", kTurnTimeout)) << resume.stderr_text();
+    std::vector<long long> expected, got;
+    for (std::size_t i = 3; i < events.size(); ++i) expected.push_back(events[i].id);
+    for (const auto& e : printed_events(resume.stdout_text())) got.push_back(e.id);
+    EXPECT_EQ(got, expected);
+    EXPECT_TRUE(resume.running()) << "resume attaches: it follows until Ctrl-C";
+    resume.kill_group(SIGINT);
+    EXPECT_EQ(resume.wait_for_exit(5s), 128 + SIGINT);
+}
+
+TEST_F(SessionCli, ExitOnTerminalCoversFailedAndExitOnOutputTypeMatches) {
+    ServerProcess server(db_.url(), {{"CENTAUR_MOCK_DELAY_MS", "5"}, {"CENTAUR_MOCK_MODE", "fail"}});
+    auto failed = run_sh("CENTAUR_API_URL=" + server.url() + " " + cli() + " --message x --exit-on-terminal --all-events");
+    EXPECT_EQ(failed->exit_code(), 0) << failed->stderr_text();
+    const auto events = printed_events(failed->stdout_text());
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.back().type, "session.execution_failed");
+
+    auto typed = run_sh("CENTAUR_API_URL=" + server.url() + " " + cli() + " --message x --exit-on-output-type turn.started");
+    EXPECT_EQ(typed->exit_code(), 0) << typed->stderr_text();
+    const auto lines = lines_of(typed->stdout_text());
+    ASSERT_FALSE(lines.empty());
+    EXPECT_NE(lines.back().find("\t{\"type\":\"turn.started\""), std::string::npos) << typed->stdout_text();
 }
 
 TEST_F(SessionCli, StdinEventsEveryCommandThroughAHereDocThenQuitKeepsStreaming) {
