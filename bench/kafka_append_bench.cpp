@@ -13,6 +13,7 @@
 // Not a test: `make bench-kafka` runs it on the local broker (scripts/ensure-kafka).
 
 #include <centaur/core/event_log.hpp>
+#include <centaur/log/kafka_event_log.hpp>
 #include <centaur/schemas/envelope.hpp>
 #include <centaur/schemas/ids.hpp>
 #include <centaur/schemas/thread_key.hpp>
@@ -165,30 +166,37 @@ public:
         char err[512];
         rd_kafka_NewTopic_t* t = rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, err, sizeof err);
         if (!t) die(err);
-        rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(handle_, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-        rd_kafka_AdminOptions_set_operation_timeout(options, admin_timeout_ms, err, sizeof err);
-        rd_kafka_CreateTopics(handle_, &t, 1, options, queue_);
-        rd_kafka_event_t* ev = rd_kafka_queue_poll(queue_, admin_timeout_ms + 5'000);
-        check(ev, "create topic " + topic, [](rd_kafka_event_t* e, size_t* n) {
-            return rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(e), n);
-        });
-        rd_kafka_AdminOptions_destroy(options);
+        run(RD_KAFKA_ADMIN_OP_CREATETOPICS, "create topic " + topic,
+            [&](rd_kafka_AdminOptions_t* o) { rd_kafka_CreateTopics(handle_, &t, 1, o, queue_); },
+            [](rd_kafka_event_t* e, size_t* n) {
+                return rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(e), n);
+            });
         rd_kafka_NewTopic_destroy(t);
     }
 
     void remove(const std::string& topic) {
         rd_kafka_DeleteTopic_t* t = rd_kafka_DeleteTopic_new(topic.c_str());
-        rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(handle_, RD_KAFKA_ADMIN_OP_DELETETOPICS);
-        rd_kafka_DeleteTopics(handle_, &t, 1, options, queue_);
-        rd_kafka_event_t* ev = rd_kafka_queue_poll(queue_, admin_timeout_ms + 5'000);
-        check(ev, "delete topic " + topic, [](rd_kafka_event_t* e, size_t* n) {
-            return rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(e), n);
-        });
-        rd_kafka_AdminOptions_destroy(options);
+        run(RD_KAFKA_ADMIN_OP_DELETETOPICS, "delete topic " + topic,
+            [&](rd_kafka_AdminOptions_t* o) { rd_kafka_DeleteTopics(handle_, &t, 1, o, queue_); },
+            [](rd_kafka_event_t* e, size_t* n) {
+                return rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(e), n);
+            });
         rd_kafka_DeleteTopic_destroy(t);
     }
 
 private:
+    /// Issues one admin request (`issue` with the options) and dies unless it and every topic in it succeeded.
+    template <typename Issue, typename Topics>
+    void run(rd_kafka_admin_op_t op, const std::string& what, Issue issue, Topics topics_of) {
+        char err[512];
+        rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(handle_, op);
+        rd_kafka_AdminOptions_set_operation_timeout(options, admin_timeout_ms, err, sizeof err);
+        issue(options);
+        rd_kafka_event_t* ev = rd_kafka_queue_poll(queue_, admin_timeout_ms + 5'000);
+        rd_kafka_AdminOptions_destroy(options);
+        check(ev, what, topics_of);
+    }
+
     template <typename Topics>
     static void check(rd_kafka_event_t* ev, const std::string& what, Topics topics_of) {
         if (!ev) die(what + ": no answer from the broker");
@@ -326,15 +334,33 @@ std::optional<Measurement> measure_kcat(const Options& o, const std::vector<RawR
 
 // ---- ours: the project's EventLog on Kafka ---------------------------------------------------------------
 
-/// The project's KafkaEventLog on `o.brokers`, appending to `topic` (which it creates), its append handlers
-/// running on `completions`. Returns nullptr and says why when this build has no KafkaEventLog.
+/// The project's KafkaEventLog on `o.brokers`, appending to `topic` (which its `start` creates with
+/// `o.partitions` partitions), its append handlers running on `completions`. Started; stopped when destroyed.
+/// Returns nullptr and says why when it cannot start.
 std::unique_ptr<EventLog> make_kafka_event_log(const Options& o, const std::string& topic,
                                                asio::any_io_executor completions, std::string* why) {
-    (void)o;
-    (void)topic;
-    (void)completions;
-    *why = "this build has no KafkaEventLog (log/include/centaur/log/kafka_event_log.hpp)";
-    return nullptr;
+    struct Started final : EventLog {
+        explicit Started(std::unique_ptr<log::KafkaEventLog> l) : log(std::move(l)) {}
+        ~Started() override { log->stop(); }
+        void async_append(EventEnvelope event, AppendHandler done) override {
+            log->async_append(std::move(event), std::move(done));
+        }
+        std::int32_t partitions() const override { return log->partitions(); }
+        std::unique_ptr<LogReader> open_reader(ReaderOptions options) override { return log->open_reader(std::move(options)); }
+        std::unique_ptr<log::KafkaEventLog> log;
+    };
+    log::KafkaLogOptions options;
+    options.brokers = o.brokers;
+    options.topic = topic;
+    options.partitions = o.partitions;
+    auto kafka = std::make_unique<log::KafkaEventLog>(std::move(options), std::move(completions));
+    try {
+        kafka->start();
+    } catch (const std::exception& e) {
+        *why = std::string("KafkaEventLog did not start: ") + e.what();
+        return nullptr;
+    }
+    return std::make_unique<Started>(std::move(kafka));
 }
 
 /// Appends every event through `log.async_append`, at most `window` in flight, from this thread (so per-key
@@ -384,7 +410,7 @@ Measurement append_all(EventLog& log, std::vector<EventEnvelope> events, std::si
     return m;
 }
 
-/// One round of ours on a fresh topic: nullopt (with `why`) when this build has no KafkaEventLog.
+/// One round of ours on a fresh topic: nullopt (with `why`) when KafkaEventLog does not start.
 std::optional<Measurement> measure_ours(const Options& o, const std::vector<EventEnvelope>& warmup,
                                         const std::vector<EventEnvelope>& events, Admin& admin, std::string* why) {
     asio::io_context completions;
@@ -397,6 +423,7 @@ std::optional<Measurement> measure_ours(const Options& o, const std::vector<Even
         m = append_all(*log, events, o.window);
         log.reset();
         admin.remove(topic);
+        admin.remove(topic + ".dead-letter");  // KafkaEventLog's start creates it beside the log
     }
     work.reset();
     completions.stop();
