@@ -1,6 +1,7 @@
 #include <centaur/sandbox/local_backend.hpp>
 
 #include "cgroup.hpp"
+#include "egress_proxy.hpp"
 #include "isolation_setup.hpp"
 #include "local_sandbox.hpp"
 #include "process_spawn.hpp"
@@ -15,6 +16,7 @@
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -298,10 +300,39 @@ asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::start_san
 
     SpawnRequest request{options_.command, std::move(env_entries), workspace, workspace / stderr_log_name};
     request.inherit_stderr = options_.inherit_stderr;
+    std::shared_ptr<EgressProxy> egress;
+    std::filesystem::path egress_dir;
     if (report.isolated) {
         BwrapLayout layout{workspace, options_.ro_binds, cgroup && cgroup->can_freeze()};
         const auto inside = program_in_sandbox(*program, layout.ro_binds);
+        std::vector<std::string> workload_prefix;
+        if (options_.egress.enabled) {
+            // The proxy's socket directory (0711, socket 0666) is bound read-only; a forwarder inside relays
+            // 127.0.0.1:18999 to it.
+            egress_dir = options_.workspace_root / ".egress" / id;
+            std::filesystem::create_directories(egress_dir, fs_error);
+            for (const auto& dir : {egress_dir.parent_path(), egress_dir})
+                ::chmod(dir.c_str(), 0711);
+            egress = std::make_shared<EgressProxy>(executor_, options_.egress, id);
+            if (fs_error || !egress->start(egress_dir / egress_socket_name)) {
+                spdlog::warn("sandbox {} create failed: egress proxy socket in {}", id, egress_dir.string());
+                std::filesystem::remove_all(egress_dir, fs_error);
+                cgroup.reset();
+                remove_workspace();
+                co_return errc::sandbox_failed;
+            }
+            layout.ro_binds.emplace_back(egress_dir, sandbox_egress_dir);
+            const auto forwarder = program_in_sandbox(options_.forwarder, layout.ro_binds);
+            workload_prefix = {forwarder.string(), std::to_string(sandbox_proxy_port),
+                               std::string(sandbox_egress_dir) + "/" + egress_socket_name, "--"};
+            const std::string proxy_url = "http://127.0.0.1:" + std::to_string(sandbox_proxy_port);
+            for (const char* name : {"HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"})
+                request.env.push_back(std::string(name) + "=" + proxy_url);
+            if (!options_.egress.model_upstream.empty() && !env.count("OPENAI_API_KEY"))
+                request.env.push_back(std::string("OPENAI_API_KEY=") + options_.egress.placeholder);
+        }
         auto argv = bwrap_prefix(report.bwrap_path, layout);
+        argv.insert(argv.end(), workload_prefix.begin(), workload_prefix.end());
         argv.push_back(inside.string());
         argv.insert(argv.end(), options_.command.begin() + 1, options_.command.end());
         request.argv = std::move(argv);
@@ -326,6 +357,8 @@ asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::start_san
     if (!spawned) {
         spdlog::warn("sandbox {} create failed: spawning {}: {}", id, request.argv.front(),
                      spawned.error().message());
+        if (egress) egress->stop();
+        if (!egress_dir.empty()) std::filesystem::remove_all(egress_dir, fs_error);
         cgroup.reset();
         remove_workspace();
         co_return errc::sandbox_failed;
@@ -334,7 +367,8 @@ asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::start_san
     slot_handed_over = true;
     auto sandbox = LocalSandbox::adopt(executor_, id, workspace, std::move(spawned->child), options_.max_line_bytes,
                                        LocalSandbox::Extras{std::move(cgroup), !own_workspace, limits.max_lifetime,
-                                                            [admission] { admission->release(); }});
+                                                            [admission] { admission->release(); }, egress,
+                                                            egress_dir});
     sandbox->set_prewarmed(prewarmed);
 
     ExecReport exec_report;

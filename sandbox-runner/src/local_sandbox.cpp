@@ -77,7 +77,9 @@ LocalSandbox::LocalSandbox(asio::any_io_executor executor, std::string id, std::
       cgroup_(std::move(extras.cgroup)),
       keep_workspace_(extras.keep_workspace),
       lifetime_timer_(executor),
-      on_released_(std::move(extras.on_released)) {
+      on_released_(std::move(extras.on_released)),
+      egress_(std::move(extras.egress)),
+      egress_dir_(std::move(extras.egress_dir)) {
     CENTAUR_ASSERT(max_line_bytes_ > 0, "max_line_bytes must be positive");
 }
 
@@ -89,6 +91,11 @@ LocalSandbox::~LocalSandbox() {
         }
     }
     if (stop_state_ != StopState::stopped) remove_workspace();
+    if (egress_) egress_->stop();
+    if (!egress_dir_.empty()) {
+        std::error_code ec;
+        std::filesystem::remove_all(egress_dir_, ec);
+    }
     if (auto release = std::exchange(on_released_, nullptr)) release();
 }
 
@@ -230,6 +237,12 @@ asio::awaitable<void> LocalSandbox::stop() {
     stdout_.close(ignored);
     pidfd_.close(ignored);
     remove_workspace();
+    if (egress_) egress_->stop();
+    if (!egress_dir_.empty()) {
+        std::error_code ec;
+        std::filesystem::remove_all(egress_dir_, ec);
+        egress_dir_.clear();
+    }
     stop_state_ = StopState::stopped;
     stopped_event_.cancel();
     if (auto release = std::exchange(on_released_, nullptr)) release();

@@ -2,6 +2,7 @@
 // One local sandbox: a child process group with piped stdin/stdout, watched through its pidfd.
 
 #include "cgroup.hpp"
+#include "egress_proxy.hpp"
 #include "process_spawn.hpp"
 
 #include <centaur/core/sandbox.hpp>
@@ -40,6 +41,8 @@ public:
         bool keep_workspace = false;            ///< a caller-provided workspace: never removed
         std::chrono::seconds max_lifetime{0};   ///< 0: no wall-clock limit
         std::function<void()> on_released;      ///< called once, when stop() finished or on destruction
+        std::shared_ptr<EgressProxy> egress;     ///< stopped with the sandbox
+        std::filesystem::path egress_dir;        ///< removed with the sandbox
     };
 
     /// Takes ownership of `child` and `workspace` and starts watching for the child's exit.
@@ -112,6 +115,8 @@ private:
     std::string termination_reason_;
     std::function<void()> on_released_;
     bool prewarmed_ = false;
+    std::shared_ptr<EgressProxy> egress_;
+    std::filesystem::path egress_dir_;
 };
 
 }  // namespace centaur::sandbox

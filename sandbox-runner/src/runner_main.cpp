@@ -46,7 +46,9 @@ constexpr char usage_text[] =
     "usage: centaur-sandbox-runner probe|reap [-v]\n"
     "       centaur-sandbox-runner run [--workspace DIR] [--env NAME=VALUE]... [--memory-limit-bytes N]\n"
     "              [--pids-limit N] [--cpu-millis N] [--max-lifetime-secs N] [--unsafe-no-isolation] [-v]\n"
-    "              -- PROGRAM [ARGS...]\n";
+    "              [--allow-host HOST[:PORT]]... [--model-upstream http://HOST:PORT] -- PROGRAM [ARGS...]\n"
+    "  --allow-host / --model-upstream turn on the egress proxy; the model gateway (http://model.internal/...)\n"
+    "  puts the runner's OPENAI_API_KEY in place of the sandbox's placeholder.\n";
 
 [[noreturn]] void usage(const std::string& problem) {
     std::cerr << "centaur-sandbox-runner: " << problem << "\n" << usage_text;
@@ -100,6 +102,14 @@ RunArgs parse(const std::vector<std::string>& args, bool want_command) {
             limits.cpu_millis = static_cast<std::uint32_t>(parse_number(a, value()));
         } else if (a == "--max-lifetime-secs") {
             limits.max_lifetime = std::chrono::seconds(parse_number(a, value()));
+        } else if (a == "--allow-host") {
+            out.options.egress.enabled = true;
+            out.options.egress.allowed_hosts.push_back(value());
+        } else if (a == "--model-upstream") {
+            out.options.egress.enabled = true;
+            out.options.egress.model_upstream = value();
+            const char* key = std::getenv("OPENAI_API_KEY");
+            out.options.egress.model_key = key ? key : "";
         } else if (a == "--unsafe-no-isolation") {
             out.options.isolation.mode = IsolationMode::disabled;
         } else {
@@ -107,6 +117,7 @@ RunArgs parse(const std::vector<std::string>& args, bool want_command) {
         }
     }
     if (want_command && out.command.empty()) usage("run needs a command after --");
+    out.options.forwarder = fs::canonical("/proc/self/exe").parent_path() / "centaur-egress-forwarder";
     out.options.command = out.command;
     return out;
 }

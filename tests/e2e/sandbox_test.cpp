@@ -142,6 +142,46 @@ TEST_F(SandboxIsolation, CannotSeeTheHostsEnvironmentSecrets) {
     EXPECT_THAT(r.out, Not(HasSubstr("OPENAI_API_KEY")));
 }
 
+TEST_F(SandboxIsolation, ModelRequestsLeaveOnlyThroughTheGatewayWhichAddsTheRealKey) {
+    // A fake model server on the host's loopback records what reaches it and answers without echoing it.
+    const fs::path record = scratch_ / "received.txt";
+    const fs::path server_script = scratch_ / "fake_model.py";
+    std::ofstream(server_script) << "import http.server, sys\n"
+                                    "class H(http.server.BaseHTTPRequestHandler):\n"
+                                    "    def do_POST(self):\n"
+                                    "        body = self.rfile.read(int(self.headers.get('content-length', 0)))\n"
+                                    "        with open(sys.argv[1], 'a') as f:\n"
+                                    "            f.write('%s %s %s\\n' % (self.path, self.headers.get('authorization'), body.decode()))\n"
+                                    "        self.send_response(200); self.send_header('content-length', '9')\n"
+                                    "        self.end_headers(); self.wfile.write(b'recorded\\n')\n"
+                                    "    def log_message(self, *a): pass\n"
+                                    "s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
+                                    "print(s.server_address[1], flush=True)\n"
+                                    "s.serve_forever()\n";
+    ChildProcess fake({"/usr/bin/python3", server_script.string(), record.string()});
+    ASSERT_TRUE(fake.wait_for_stdout("\n", run_timeout)) << fake.stderr_text();
+    const std::string port = fake.stdout_text().substr(0, fake.stdout_text().find('\n'));
+    const std::string secret = "sk-real-" + unique_token();
+    const auto half = secret.size() / 2;
+    const auto r = run_shell(
+        "env | sort; cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'; a='" + secret.substr(0, half) + "'; b='" +
+            secret.substr(half) +
+            "'; grep -rls \"$a$b\" /etc /tmp /workspace /run /dev 2>/dev/null; "
+            "curl -sS -H \"Authorization: Bearer $OPENAI_API_KEY\" -d ping http://model.internal/v1/responses; "
+            "curl -sS http://other.example/; echo; curl -sS -p https://model.internal/ 2>&1 | head -1; "
+            "if (echo > /dev/tcp/127.0.0.1/" + port + ") 2>/dev/null; then echo DIRECT; else echo no-direct-route; fi",
+        {"--model-upstream", "http://127.0.0.1:" + port}, {{"OPENAI_API_KEY", secret}});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, Not(HasSubstr(secret))) << "the real key is visible inside the sandbox";
+    EXPECT_THAT(r.out, HasSubstr("OPENAI_API_KEY=OPENAI_API_KEY\n"));
+    EXPECT_THAT(r.out, HasSubstr("HTTP_PROXY=http://127.0.0.1:18999"));
+    EXPECT_THAT(r.out, HasSubstr("recorded"));
+    EXPECT_THAT(r.out, HasSubstr("http://other.example:80 refused (host not allowed)"));
+    EXPECT_THAT(r.out, HasSubstr("CONNECT tunnel failed, response 403"));
+    EXPECT_THAT(r.out, HasSubstr("no-direct-route"));
+    EXPECT_EQ(test_support::read_file(record.string()), "/v1/responses Bearer " + secret + " ping\n");
+}
+
 TEST_F(SandboxIsolation, CannotExceedItsProcessLimit) {
     constexpr int pids_limit = 16;
     const std::string bomb =

@@ -3,6 +3,7 @@
 // namespaces, a dedicated unprivileged uid, cgroup limits, rlimits and a wall-clock limit.
 
 #include <centaur/core/sandbox.hpp>
+#include <centaur/sandbox/egress.hpp>
 #include <centaur/sandbox/isolation.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -57,6 +58,11 @@ struct LocalBackendOptions {
     std::string warm_harness = "codex";
     /// Interval of the orphan reaper started by start_background(); 0 = only at construction.
     std::chrono::seconds reap_interval{0};
+    /// Egress through the runner's proxy (isolated sandboxes only). When enabled, the workload runs under
+    /// `forwarder` (centaur-egress-forwarder), gets HTTP_PROXY/ALL_PROXY = http://127.0.0.1:18999 and, with a
+    /// model upstream, OPENAI_API_KEY = the placeholder.
+    EgressOptions egress;
+    std::filesystem::path forwarder;
 };
 
 struct IsolationSetup;
