@@ -74,14 +74,30 @@ extern "C" void crash_handler(int signal_number) {
     std::raise(signal_number);
 }
 
-void append_capability(const char* name) {
-    char* value = tigetstr(const_cast<char*>(name));
-    if (value == nullptr || value == reinterpret_cast<char*>(-1)) return;
+void append_reset(const char* value) {
     const std::size_t length = std::strlen(value);
     if (g_saved.reset_length + length >= sizeof g_saved.reset) return;
     std::memcpy(g_saved.reset + g_saved.reset_length, value, length);
     g_saved.reset_length += length;
 }
+
+void append_capability(const char* name) {
+    char* value = tigetstr(const_cast<char*>(name));
+    if (value == nullptr || value == reinterpret_cast<char*>(-1)) return;
+    append_reset(value);
+}
+
+void write_all(const char* text) {
+    std::size_t done = 0, length = std::strlen(text);
+    while (done < length) {
+        const ssize_t n = ::write(STDOUT_FILENO, text + done, length - done);
+        if (n <= 0) return;
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+constexpr const char* kBracketedPasteOn = "\033[?2004h";
+constexpr const char* kBracketedPasteOff = "\033[?2004l";
 
 /// Owns curses mode for the TUI's lifetime: enters it in the constructor, leaves it in restore() / the
 /// destructor, and arms the crash handlers, std::terminate and atexit in between.
@@ -93,6 +109,7 @@ public:
         std::setlocale(LC_ALL, "");
         if (initscr() == nullptr) throw std::runtime_error("cannot initialise the terminal");
         g_saved.reset_length = 0;
+        append_reset("\033[?2004l");  // bracketed paste off
         append_capability("sgr0");
         append_capability("rmkx");
         append_capability("rmcup");
@@ -116,6 +133,7 @@ public:
         keypad(stdscr, TRUE);
         nodelay(stdscr, TRUE);
         set_escdelay(25);
+        write_all(kBracketedPasteOn);
         if (has_colors()) {
             start_color();
             use_default_colors();
@@ -132,6 +150,7 @@ public:
 
     void restore() {
         if (!g_terminal_active) return;
+        write_all(kBracketedPasteOff);
         endwin();
         ::tcsetattr(STDIN_FILENO, TCSANOW, &g_saved.attributes);
         ::fcntl(STDIN_FILENO, F_SETFL, g_saved.stdin_flags);
@@ -152,6 +171,7 @@ constexpr const char* kHelp =
 constexpr int kMaxInputRows = 6;
 constexpr int kMinRows = 8;
 constexpr int kMinColumns = 20;
+constexpr std::size_t kMaxEscapeLength = 16;
 
 attr_t style_attr(TranscriptLine::Style style) {
     using S = TranscriptLine::Style;
@@ -337,8 +357,43 @@ private:
         }
     }
 
+    /// Escape sequences ncurses does not know arrive as ESC and then plain characters: Alt-Enter
+    /// (ESC CR) adds a line, ESC [200~ … ESC [201~ is a bracketed paste (its line breaks never send),
+    /// any other sequence is dropped.
+    bool on_escape_sequence(wint_t ch, bool is_key_code) {
+        if (!escape_) return false;
+        if (is_key_code) {
+            escape_.reset();
+            return false;
+        }
+        if (escape_->empty() && ch != '[') {
+            escape_.reset();
+            if (ch == '\r' || ch == '\n') {
+                editor_.newline();
+                return true;
+            }
+            return false;  // Alt-<key>: handle the key itself
+        }
+        escape_->push_back(static_cast<char>(ch));
+        const bool ended = escape_->size() > 1 && !(ch >= '0' && ch <= '9') && ch != ';';
+        if (!ended && escape_->size() < kMaxEscapeLength) return true;
+        if (*escape_ == "[200~") pasting_ = true;
+        else if (*escape_ == "[201~") pasting_ = false;
+        escape_.reset();
+        return true;
+    }
+
     void on_key(wint_t ch, bool is_key_code) {
-        const bool after_escape = std::exchange(escape_pending_, false);
+        if (on_escape_sequence(ch, is_key_code)) return;
+        if (!is_key_code && ch == 27) {
+            escape_.emplace();
+            return;
+        }
+        if (pasting_ && !is_key_code) {
+            if (ch == '\r' || ch == '\n') editor_.newline();
+            else if (ch == '\t' || ch >= 32) editor_.insert(encode_utf8(ch));
+            return;
+        }
         if (is_key_code) {
             switch (ch) {
             case KEY_ENTER: return submit();
@@ -361,8 +416,7 @@ private:
             }
         }
         switch (ch) {
-        case 27: escape_pending_ = true; return;                 // ESC: Alt-<key> follows
-        case '\r': return after_escape ? editor_.newline() : submit();
+        case '\r': return submit();
         case '\n': return editor_.newline();                     // Ctrl-J
         case 3: return quit(0);                                  // Ctrl-C
         case 4:                                                  // Ctrl-D
@@ -595,7 +649,8 @@ private:
     bool show_raw_;
     bool all_events_;
     bool expand_output_ = false;
-    bool escape_pending_ = false;
+    std::optional<std::string> escape_;  ///< characters after an ESC while a sequence is being read
+    bool pasting_ = false;
     bool draw_posted_ = false;
     int scroll_ = 0;
     int rendered_total_ = 0;

@@ -138,6 +138,11 @@ public:
         names.insert(names.begin(), {"send-keys", "-t", "t"});
         tmux(std::move(names));
     }
+    /// Pastes `text` as a terminal paste (bracketed when the application asked for it).
+    void paste(const std::string& text) {
+        tmux({"set-buffer", "-b", "clip", text});
+        tmux({"paste-buffer", "-p", "-b", "clip", "-t", "t"});
+    }
     void resize(int columns, int rows) {
         tmux({"resize-window", "-t", "t", "-x", std::to_string(columns), "-y", std::to_string(rows)});
     }
@@ -208,6 +213,15 @@ TEST_F(SessionCli, RunbookTuiNewThreadTypesAMessageSeesPongAndQuitsCleanly) {
     tmux.type_line(framed(run_line(kRunbookTuiNewThread, server), dir_));
     ASSERT_TRUE(tmux.wait_text("Centaur Session")) << tmux.screen();
     EXPECT_EQ(tmux.format("#{alternate_on}"), "1");
+
+    // A bracketed paste keeps its line breaks in the input box instead of sending each line.
+    tmux.paste("pasted one\npasted two");
+    ASSERT_TRUE(tmux.wait_text("  pasted two")) << tmux.screen();
+    EXPECT_NE(tmux.screen().find("> pasted one"), std::string::npos) << tmux.screen();
+    EXPECT_EQ(tmux.screen().find("you: pasted"), std::string::npos) << tmux.screen();
+    tmux.keys({"C-u"});
+    ASSERT_TRUE(tmux.wait_screen([](const std::string& s) { return s.find("pasted one") == std::string::npos; }))
+        << tmux.screen();
 
     // Multi-line input (Ctrl-J) and history: the first message, recalled with Up, is sent again.
     tmux.keys({"-l", "Reply with exactly PONG"});
