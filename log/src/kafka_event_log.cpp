@@ -146,8 +146,10 @@ struct KafkaEventLog::Impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
                 e->state = State::done;
                 part.recovering = true;
             } else {
-                spdlog::warn("kafka log: delivery to partition {} failed ({}); re-producing in order", e->partition,
-                             RdKafka::err2str(m.err()));
+                if (!part.recovering)
+                    spdlog::warn("kafka log: delivery to partition {} failed ({}); re-producing its unconfirmed "
+                                 "records in order",
+                                 e->partition, RdKafka::err2str(m.err()));
                 e->state = State::queued;
                 ++part.queued;
                 part.recovering = true;
@@ -206,7 +208,8 @@ struct KafkaEventLog::Impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
         }
     }
 
-    /// Produces `e` now. False on QUEUE_FULL (the entry stays queued). Other errors finish the entry.
+    /// Produces `e` now. False on QUEUE_FULL or a fatal producer (the entry stays queued, in order). Other
+    /// errors finish the entry with errc::log_unavailable.
     bool produce(const std::shared_ptr<Entry>& e, Partition& part) {
         const auto attempt = next_attempt++;
         RdKafka::Headers* headers = RdKafka::Headers::create();
@@ -227,6 +230,10 @@ struct KafkaEventLog::Impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
         delete headers;
         if (err == RdKafka::ERR__QUEUE_FULL) {
             ++counters.queue_full;
+            return false;
+        }
+        if (err == RdKafka::ERR__FATAL) {
+            fatal = true;  // the poll thread re-creates the producer; the entry waits, in order
             return false;
         }
         spdlog::error("kafka log: produce of {} failed: {}", e->type, RdKafka::err2str(err));
@@ -299,6 +306,7 @@ struct KafkaEventLog::Impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
         old->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT |
                    RdKafka::Producer::PURGE_NON_BLOCKING);
         old->poll(0);
+        fatal = false;  // the old producer's own fatal events are handled by replacing it
         spdlog::warn("kafka log: producer re-created after a fatal error; re-producing unconfirmed appends");
     }
 
