@@ -107,7 +107,13 @@ public:
         ::tcgetattr(STDIN_FILENO, &g_saved.attributes);
         g_saved.stdin_flags = ::fcntl(STDIN_FILENO, F_GETFL);
         std::setlocale(LC_ALL, "");
-        if (initscr() == nullptr) throw std::runtime_error("cannot initialise the terminal");
+        // newterm, unlike initscr, returns instead of exiting when the terminal type is unusable.
+        screen_ = newterm(nullptr, stdout, stdin);
+        if (screen_ == nullptr) {
+            const char* term = std::getenv("TERM");
+            throw std::runtime_error(std::string("--tui cannot drive terminal type '") + (term ? term : "") +
+                                     "' (set TERM)");
+        }
         g_saved.reset_length = 0;
         append_reset("\033[?2004l");  // bracketed paste off
         append_capability("sgr0");
@@ -152,6 +158,7 @@ public:
         if (!g_terminal_active) return;
         write_all(kBracketedPasteOff);
         endwin();
+        delscreen(screen_);
         ::tcsetattr(STDIN_FILENO, TCSANOW, &g_saved.attributes);
         ::fcntl(STDIN_FILENO, F_SETFL, g_saved.stdin_flags);
         g_terminal_active = 0;
@@ -159,6 +166,7 @@ public:
     }
 
 private:
+    SCREEN* screen_ = nullptr;
     std::terminate_handler previous_terminate_ = nullptr;
 };
 
