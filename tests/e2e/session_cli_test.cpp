@@ -316,6 +316,18 @@ TEST_F(SessionCli, RunbookAttachTuiReplaysAFollowsAndInterrupts) {
     expect_terminal_restored(tmux);
 }
 
+TEST_F(SessionCli, TuiSigtermLeavesTheTerminalAsItWas) {
+    ServerProcess server(db_.url());
+    Tmux tmux;
+    tmux.type_line(framed(cli() + " --api-url " + server.url() + " --tui --debug", dir_));
+    ASSERT_TRUE(tmux.wait_text(" raw events ")) << tmux.screen();
+    const pid_t pid = tmux.child_of_shell();
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(::kill(pid, SIGTERM), 0);
+    ASSERT_TRUE(tmux.wait_text("EXIT=143")) << tmux.screen();
+    expect_terminal_restored(tmux);
+}
+
 const std::string kRunbookSmokeTurn =
     "CENTAUR_API_URL=http://127.0.0.1:8080 \\\n"
     "cargo run -p centaur-session-cli -- \\\n"
