@@ -552,11 +552,13 @@ private:
             return;
         }
         const auto& st = transcript_.status();
-        std::string header = " Centaur Session  " + key_ + "  exec:" + st.execution;
+        // Status first, so a narrow terminal clips the thread key rather than the state.
+        std::string header = " Centaur Session  exec:" + st.execution;
         if (!st.execution_id.empty()) header += " " + st.execution_id.substr(0, std::min<std::size_t>(st.execution_id.size(), 12));
         header += "  sandbox:" + st.sandbox + "  event:" + st.last_event_id.value_or("-");
         if (all_events_) header += "  [all]";
         if (show_raw_) header += "  [raw]";
+        header += "  " + key_;
         put_line(0, header, (has_colors() ? COLOR_PAIR(3) : 0) | A_BOLD);
         put_line(1, " " + std::string(kHelp), A_DIM);
 
