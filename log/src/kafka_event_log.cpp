@@ -528,6 +528,8 @@ public:
         } else {
             if (err == RdKafka::ERR__REVOKE_PARTITIONS && !closing_ && options_.on_revoked && !ps.empty())
                 options_.on_revoked(ps);
+            // The next owner starts after what was stored: commit it now, not at the next auto-commit tick.
+            if (!options_.group.empty() && consumer->assignment_lost() == false) consumer->commitSync();
             for (auto p : ps) {
                 std::erase(owned_, p);
                 std::erase(pending_caught_up_, p);
