@@ -335,20 +335,10 @@ std::optional<Measurement> measure_kcat(const Options& o, const std::vector<RawR
 // ---- ours: the project's EventLog on Kafka ---------------------------------------------------------------
 
 /// The project's KafkaEventLog on `o.brokers`, appending to `topic` (which its `start` creates with
-/// `o.partitions` partitions), its append handlers running on `completions`. Started; stopped when destroyed.
-/// Returns nullptr and says why when it cannot start.
-std::unique_ptr<EventLog> make_kafka_event_log(const Options& o, const std::string& topic,
-                                               asio::any_io_executor completions, std::string* why) {
-    struct Started final : EventLog {
-        explicit Started(std::unique_ptr<log::KafkaEventLog> l) : log(std::move(l)) {}
-        ~Started() override { log->stop(); }
-        void async_append(EventEnvelope event, AppendHandler done) override {
-            log->async_append(std::move(event), std::move(done));
-        }
-        std::int32_t partitions() const override { return log->partitions(); }
-        std::unique_ptr<LogReader> open_reader(ReaderOptions options) override { return log->open_reader(std::move(options)); }
-        std::unique_ptr<log::KafkaEventLog> log;
-    };
+/// `o.partitions` partitions), its append handlers running on `completions`; started. Returns nullptr and says
+/// why when it cannot start.
+std::unique_ptr<log::KafkaEventLog> make_kafka_event_log(const Options& o, const std::string& topic,
+                                                         asio::any_io_executor completions, std::string* why) {
     log::KafkaLogOptions options;
     options.brokers = o.brokers;
     options.topic = topic;
@@ -360,7 +350,7 @@ std::unique_ptr<EventLog> make_kafka_event_log(const Options& o, const std::stri
         *why = std::string("KafkaEventLog did not start: ") + e.what();
         return nullptr;
     }
-    return std::make_unique<Started>(std::move(kafka));
+    return kafka;
 }
 
 /// Appends every event through `log.async_append`, at most `window` in flight, from this thread (so per-key
@@ -421,6 +411,14 @@ std::optional<Measurement> measure_ours(const Options& o, const std::vector<Even
     if (auto log = make_kafka_event_log(o, topic, completions.get_executor(), why)) {
         if (append_all(*log, warmup, o.window).failed > 0) die("ours: warm-up appends failed");
         m = append_all(*log, events, o.window);
+        const auto stats = log->stats();
+        std::printf("ours  stats: persisted=%llu queue_full=%llu reproduced=%llu possibly_persisted=%llu "
+                    "producer_recreated=%llu\n",
+                    static_cast<unsigned long long>(stats.persisted), static_cast<unsigned long long>(stats.queue_full),
+                    static_cast<unsigned long long>(stats.reproduced),
+                    static_cast<unsigned long long>(stats.possibly_persisted),
+                    static_cast<unsigned long long>(stats.producer_recreated));
+        log->stop();
         log.reset();
         admin.remove(topic);
         admin.remove(topic + ".dead-letter");  // KafkaEventLog's start creates it beside the log
