@@ -328,6 +328,34 @@ TEST_F(SessionCli, TuiSigtermLeavesTheTerminalAsItWas) {
     expect_terminal_restored(tmux);
 }
 
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+    std::size_t n = 0;
+    for (auto p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
+    return n;
+}
+
+TEST_F(SessionCli, TuiFollowsAcrossAServerRestartWithoutRepeatingAnything) {
+    ServerProcess server(db_.url(), {{"CENTAUR_MOCK_DELAY_MS", "5"}});
+    Tmux tmux;
+    tmux.type_line(framed(cli() + " --api-url " + server.url() + " --tui", dir_));
+    ASSERT_TRUE(tmux.wait_text("Centaur Session")) << tmux.screen();
+    tmux.type_line("first");
+    ASSERT_TRUE(tmux.wait_text("-- execution completed")) << tmux.screen();
+
+    server.restart();
+    tmux.type_line("second");
+    ASSERT_TRUE(tmux.wait_screen([](const std::string& s) { return occurrences(s, "-- execution completed") == 2; }))
+        << tmux.screen() << server.logs();
+    const auto screen = tmux.screen();
+    EXPECT_EQ(occurrences(screen, "you: first"), 1u) << screen;
+    EXPECT_EQ(occurrences(screen, "you: second"), 1u) << screen;
+    EXPECT_EQ(occurrences(screen, "agent: PONG model=unknown harness=codex"), 2u) << screen;
+    EXPECT_EQ(occurrences(screen, "-- execution started"), 2u) << screen;
+    tmux.keys({"C-c"});
+    ASSERT_TRUE(tmux.wait_text("EXIT=0")) << tmux.screen();
+    expect_terminal_restored(tmux);
+}
+
 const std::string kRunbookSmokeTurn =
     "CENTAUR_API_URL=http://127.0.0.1:8080 \\\n"
     "cargo run -p centaur-session-cli -- \\\n"
