@@ -2,10 +2,13 @@
 // survived, QUEUE_FULL is back-pressure, and a broker outage mid-stream (librdkafka's mock cluster: the broker
 // goes down and comes back) fails deliveries that are produced again in order, with nothing lost or doubled.
 // The real-broker cases need CENTAUR_TEST_KAFKA_BROKERS (make test starts a local broker); unset, they fail.
+// The broker-restart case runs its own private broker (scripts/ensure-kafka in a directory of the build tree),
+// so restarting it disturbs no other test.
 
 #include <centaur/log/kafka_event_log.hpp>
 #include <centaur/schemas/event_types.hpp>
 #include <centaur/schemas/partitioner.hpp>
+#include <centaur/test_support/test_support.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
@@ -13,9 +16,12 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <librdkafka/rdkafkacpp.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 namespace centaur::log {
 namespace {
@@ -252,6 +258,67 @@ TEST_F(KafkaEventLogTest, AppendAfterStopFailsInsteadOfHanging) {
     auto r = append_all(log, {make_event("stop:a", 1)});
     ASSERT_FALSE(r[0].has_value());
     EXPECT_EQ(r[0].error(), make_error_code(errc::shutting_down));
+}
+
+/// A private broker for fault tests: scripts/ensure-kafka in its own directory under the build tree.
+class PrivateBroker {
+public:
+    PrivateBroker() : dir_(std::filesystem::path(test_support::env_or("CENTAUR_BIN_DIR", ".")) / ".." / "kafka-fault-broker") {
+        address_ = run({test_support::source_path("scripts/ensure-kafka")});
+        if (address_.empty()) throw std::runtime_error("scripts/ensure-kafka did not start a private broker");
+    }
+    ~PrivateBroker() { run({test_support::source_path("scripts/stop-kafka")}); }
+    const std::string& address() const { return address_; }
+    /// Stops the broker (controlled shutdown) and starts it again on the same port and data.
+    void restart() { run({test_support::source_path("scripts/ensure-kafka"), "--restart"}); }
+
+private:
+    std::string run(std::vector<std::string> argv) {
+        test_support::ChildProcess p(std::move(argv), {{"CENTAUR_KAFKA_DIR", dir_.string()}, {"CENTAUR_KAFKA_BROKERS", ""}});
+        const auto code = p.wait_for_exit(std::chrono::minutes(5));
+        if (code != std::optional<int>(0))
+            throw std::runtime_error("broker script failed: " + p.stderr_text());
+        auto out = p.stdout_text();
+        while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+        return out;
+    }
+    std::filesystem::path dir_;
+    std::string address_;
+};
+
+TEST_F(KafkaEventLogTest, BrokerRestartMidStreamLosesNothingAndKeepsOrder) {
+    PrivateBroker broker;
+    KafkaLogOptions o;
+    o.brokers = broker.address();
+    o.topic = fresh_topic();
+    o.partitions = 2;
+    o.retry_for = 90s;
+    o.rdkafka["reconnect.backoff.max.ms"] = "500";
+    KafkaEventLog log(o, io_.get_executor());
+    log.start();
+
+    std::vector<EventEnvelope> events;
+    for (int i = 0; i < 300; ++i) events.push_back(make_event("restart:" + std::to_string(i % 6), i));
+    std::vector<EventEnvelope> head(events.begin(), events.begin() + 100), tail(events.begin() + 100, events.end());
+    for (const auto& r : append_all(log, head)) ASSERT_TRUE(r.has_value());
+
+    // The rest is appended, a few at a time, while the broker restarts.
+    std::atomic<bool> restarted{false};
+    std::thread restarter([&] {
+        broker.restart();
+        restarted = true;
+    });
+    std::vector<result<Appended>> results;
+    for (std::size_t i = 0; i < tail.size(); i += 10) {
+        std::vector<EventEnvelope> slice(tail.begin() + static_cast<std::ptrdiff_t>(i),
+                                         tail.begin() + static_cast<std::ptrdiff_t>(std::min(i + 10, tail.size())));
+        for (auto& r : append_all(log, slice)) results.push_back(std::move(r));
+        if (!restarted) std::this_thread::sleep_for(100ms);
+    }
+    restarter.join();
+    for (std::size_t i = 0; i < results.size(); ++i)
+        ASSERT_TRUE(results[i].has_value()) << i << ": " << results[i].error().message();
+    expect_exactly_once_in_order(log, events);
 }
 
 }  // namespace
