@@ -35,7 +35,6 @@ struct Shared {
     std::mutex mu;
     std::set<std::string> our_executions;
     std::set<std::string> terminal_seen;
-    int pending_commands = 0;
 
     /// Flushes stdout and ends the process now; callable from any thread (the stdin reader may be blocked
     /// in a read that cannot be cancelled).
@@ -47,20 +46,18 @@ struct Shared {
     }
 };
 
-std::string thread_path(const std::string& key) { return session_path(key); }
-
 class Cli {
 public:
     Cli(Options options, std::string key) : o_(std::move(options)), key_(std::move(key)), api_(o_.api_url, o_.api_token) {}
 
     asio::awaitable<void> append(ApiClient& api, const std::string& text) {
         auto body = append_message_body(text, std::nullopt);
-        co_await api.post(thread_path(key_) + "/messages", std::move(body));
+        co_await api.post(session_path(key_) + "/messages", std::move(body));
     }
 
     asio::awaitable<void> execute(ApiClient& api, const std::vector<std::string>& lines) {
         auto body = execute_body(lines, o_.idle_timeout_ms, o_.max_duration_ms);
-        auto answer = co_await api.post(thread_path(key_) + "/execute", std::move(body));
+        auto answer = co_await api.post(session_path(key_) + "/execute", std::move(body));
         const auto* id = answer.is_object() ? answer.as_object().if_contains("execution_id") : nullptr;
         if (!id || !id->is_string()) throw std::runtime_error("execute answer has no execution_id: " + json::serialize(answer));
         std::lock_guard lock(shared_.mu);
@@ -71,7 +68,7 @@ public:
     /// Creates the session and sends the command-line turn (non-attach mode).
     asio::awaitable<void> start_turn() {
         auto create = create_session_body(o_.harness_type);
-        co_await api_.post(thread_path(key_), std::move(create));
+        co_await api_.post(session_path(key_), std::move(create));
         if (o_.message || !o_.input_lines.empty() || (!o_.stdin_events && !o_.tui)) {
             const std::string text = o_.message.value_or(kDefaultPrompt);
             co_await append(api_, text);
@@ -107,10 +104,6 @@ public:
             if (std::holds_alternative<Quit>(command)) return;
             if (auto* u = std::get_if<Unknown>(&command)) fail("unknown stdin command: " + u->command);
             if (auto* bad = std::get_if<Invalid>(&command)) fail(bad->error);
-            {
-                std::lock_guard lock(shared_.mu);
-                ++shared_.pending_commands;
-            }
             run_sync([&]() -> asio::awaitable<void> {
                 if (auto* m = std::get_if<SendMessage>(&command)) {
                     co_await append(api, m->text);
@@ -121,8 +114,6 @@ public:
                     co_await execute(api, std::get<ExecuteLines>(command).lines);
                 }
             });
-            std::lock_guard lock(shared_.mu);
-            --shared_.pending_commands;
         }
     }
 
