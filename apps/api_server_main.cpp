@@ -33,6 +33,7 @@
 #include <iostream>
 #include <condition_variable>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 namespace asio = boost::asio;
@@ -50,7 +51,18 @@ std::vector<OptionSpec> option_specs() {
         {"bind-addr", "BIND_ADDR", "127.0.0.1:8080", "HTTP listen address host:port"},
         {"run-migrations", "RUN_MIGRATIONS", "false", "apply SQL migrations at start", true},
         {"session-sandbox-backend", "SESSION_SANDBOX_BACKEND", "local", "sandbox backend: local"},
-        {"session-sandbox-workload", "SESSION_SANDBOX_WORKLOAD", "mock", "workload run in sandboxes: mock"},
+        {"session-sandbox-workload", "SESSION_SANDBOX_WORKLOAD", "mock",
+         "workload run in sandboxes: mock, codex-app-server"},
+        {"codex-dir", "CENTAUR_CODEX_DIR", "",
+         "codex-app-server: the codex vendor dir (…/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl; "
+         "default: the one scripts/install-codex puts beside the binaries)"},
+        {"model-upstream-url", "CENTAUR_MODEL_UPSTREAM_URL", "https://api.openai.com",
+         "codex-app-server: where the egress gateway sends model requests (http:// only in this build)"},
+        {"codex-auth-mode", "CODEX_AUTH_MODE", "api_key", "codex-app-server: api_key (the key is OPENAI_API_KEY)"},
+        {"openai-api-key", "OPENAI_API_KEY", "", "codex-app-server: model API key, added by the egress gateway only",
+         false, true},
+        {"sandbox-allow-hosts", "CENTAUR_SANDBOX_ALLOW_HOSTS", "",
+         "comma-separated host[:port] list sandboxes may reach over plain HTTP through the egress proxy"},
         {"sandbox-workspace-root", "CENTAUR_SANDBOX_WORKSPACE_ROOT", "",
          "directory for per-sandbox workspaces (default $TMPDIR/centaur-sandboxes)"},
         {"unsafe-no-isolation", "CENTAUR_SANDBOX_UNSAFE_NO_ISOLATION", "false",
@@ -110,7 +122,7 @@ std::map<std::string, std::string> sandbox_base_env() {
 }
 
 /// SESSION_SANDBOX_* and CENTAUR_SANDBOX_* settings; exits with one line naming a bad variable.
-sandbox::LocalBackendOptions sandbox_options(const Config& config, const std::filesystem::path& workload,
+sandbox::LocalBackendOptions sandbox_options(const Config& config, const std::filesystem::path& exe_dir,
                                              const std::filesystem::path& workspace_root) {
     std::string error;
     auto get = [&](const char* flag, std::int64_t max) {
@@ -118,6 +130,9 @@ sandbox::LocalBackendOptions sandbox_options(const Config& config, const std::fi
         if (!v) die(error);
         return *v;
     };
+    const bool codex = config.get("session-sandbox-workload") == "codex-app-server";
+    const auto workload = exe_dir / (codex ? "centaur-codex-harness" : "centaur-mock-agent");
+    if (!std::filesystem::exists(workload)) die("workload binary not found at " + workload.string());
     sandbox::LocalBackendOptions o{{workload.string()}, sandbox_base_env(), workspace_root};
     auto unsafe = config.get_bool("unsafe-no-isolation", &error);
     if (!unsafe) die(error);
@@ -134,6 +149,34 @@ sandbox::LocalBackendOptions sandbox_options(const Config& config, const std::fi
     o.warm_pool_size = static_cast<std::uint32_t>(get("session-sandbox-warm-pool-size", 1024));
     o.reap_interval = std::chrono::seconds(get("session-sandbox-reap-interval-secs", 1LL << 32));
     if (*unsafe) spdlog::warn("!!! --unsafe-no-isolation: sandboxes are PLAIN PROCESSES (dev only) !!!");
+    std::stringstream hosts(config.get("sandbox-allow-hosts"));
+    for (std::string host; std::getline(hosts, host, ',');)
+        if (!host.empty()) o.egress.allowed_hosts.push_back(host);
+    o.egress.enabled = !o.egress.allowed_hosts.empty();
+    o.forwarder = exe_dir / "centaur-egress-forwarder";
+    if (codex) {
+        // Untrusted: isolation required. The real key stays in this process (the egress gateway adds it).
+        if (!*unsafe) o.isolation.mode = sandbox::IsolationMode::required;
+        std::filesystem::path vendor = config.get("codex-dir");
+        if (vendor.empty())
+            vendor = exe_dir.parent_path() / "codex/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl";
+        if (!std::filesystem::exists(vendor / "bin/codex"))
+            die("CENTAUR_CODEX_DIR: no bin/codex in " + vendor.string() + " (scripts/install-codex installs it)");
+        if (config.get("codex-auth-mode") != "api_key")
+            die("CODEX_AUTH_MODE='" + config.get("codex-auth-mode") + "' is not supported (supported: api_key)");
+        const auto& upstream = config.get("model-upstream-url");
+        if (upstream.rfind("http://", 0) != 0)
+            die("CENTAUR_MODEL_UPSTREAM_URL='" + upstream + "': only http:// upstreams in this build (TLS is not built)");
+        o.ro_binds.emplace_back(vendor, "/opt/codex");
+        o.base_env["HOME"] = "/workspace";
+        o.base_env["TMPDIR"] = "/tmp";
+        o.base_env["CODEX_HOME"] = "/workspace/.codex";
+        o.base_env["CENTAUR_CODEX_BIN"] = "/opt/codex/bin/codex";
+        o.egress.enabled = true;
+        o.egress.model_upstream = upstream;
+        o.egress.model_key = config.get("openai-api-key");
+        if (o.egress.model_key.empty()) spdlog::warn("OPENAI_API_KEY is empty: model requests go out without a key");
+    }
     return o;
 }
 
@@ -195,9 +238,9 @@ int main(int argc, char** argv) {
         die("SESSION_SANDBOX_BACKEND='" + config->get("session-sandbox-backend") +
             "' is not available (supported: local; agent-k8s is designed, not built)");
     }
-    if (config->get("session-sandbox-workload") != "mock") {
+    if (config->get("session-sandbox-workload") != "mock" && config->get("session-sandbox-workload") != "codex-app-server") {
         die("SESSION_SANDBOX_WORKLOAD='" + config->get("session-sandbox-workload") +
-            "' is not available yet (supported: mock)");
+            "' is not available (supported: mock, codex-app-server)");
     }
 
     std::map<std::string, std::string> keys{{"CENTAUR_APIRS_ADMIN_API_KEY", config->get("admin-api-key")}};
@@ -215,8 +258,6 @@ int main(int argc, char** argv) {
     }
 
     const auto exe_dir = std::filesystem::canonical("/proc/self/exe").parent_path();
-    const auto mock_agent = exe_dir / "centaur-mock-agent";
-    if (!std::filesystem::exists(mock_agent)) die("mock workload binary not found at " + mock_agent.string());
     std::filesystem::path workspace_root = config->get("sandbox-workspace-root");
     if (workspace_root.empty()) workspace_root = std::filesystem::path(env_or("TMPDIR", "/tmp")) / "centaur-sandboxes";
 
@@ -241,7 +282,7 @@ int main(int argc, char** argv) {
     spdlog::info("event log: {}; roles:{}{}{}", selected_log.kafka() ? "kafka " + selection->kafka->brokers : "embedded",
                  roles.api ? " api" : "", roles.processor ? " processor" : "", roles.projector ? " projector" : "");
     sandbox::LocalSandboxBackend sandboxes(
-        io.get_executor(), sandbox_options(*config, mock_agent, workspace_root));
+        io.get_executor(), sandbox_options(*config, exe_dir, workspace_root));
     sandboxes.start_background();
     std::optional<projections::Projector> projector;
     if (roles.projector) projector.emplace(projections::ProjectorOptions{database_url}, event_log, &hub, &readiness);

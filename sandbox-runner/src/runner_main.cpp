@@ -46,7 +46,8 @@ constexpr char usage_text[] =
     "usage: centaur-sandbox-runner probe|reap [-v]\n"
     "       centaur-sandbox-runner run [--workspace DIR] [--env NAME=VALUE]... [--memory-limit-bytes N]\n"
     "              [--pids-limit N] [--cpu-millis N] [--max-lifetime-secs N] [--unsafe-no-isolation] [-v]\n"
-    "              [--allow-host HOST[:PORT]]... [--model-upstream http://HOST:PORT] -- PROGRAM [ARGS...]\n"
+    "              [--allow-host HOST[:PORT]]... [--model-upstream http://HOST:PORT] [--ro-bind HOST:INSIDE]...\n"
+    "              -- PROGRAM [ARGS...]\n"
     "  --allow-host / --model-upstream turn on the egress proxy; the model gateway (http://model.internal/...)\n"
     "  puts the runner's OPENAI_API_KEY in place of the sandbox's placeholder.\n";
 
@@ -102,6 +103,11 @@ RunArgs parse(const std::vector<std::string>& args, bool want_command) {
             limits.cpu_millis = static_cast<std::uint32_t>(parse_number(a, value()));
         } else if (a == "--max-lifetime-secs") {
             limits.max_lifetime = std::chrono::seconds(parse_number(a, value()));
+        } else if (a == "--ro-bind") {
+            const std::string& spec = value();
+            const auto colon = spec.find(':');
+            if (colon == std::string::npos) usage("--ro-bind needs HOST_PATH:SANDBOX_PATH");
+            out.options.ro_binds.emplace_back(spec.substr(0, colon), spec.substr(colon + 1));
         } else if (a == "--allow-host") {
             out.options.egress.enabled = true;
             out.options.egress.allowed_hosts.push_back(value());

@@ -449,5 +449,109 @@ TEST_F(SandboxLifecycle, TwentyConcurrentThreadsUnderARunningLimitOfFourAllCompl
     EXPECT_THAT(server.logs(), HasSubstr("queued")) << "the running limit never queued a create";
 }
 
+/// The raw `data` of a thread's session.output.line events, in order.
+std::vector<std::string> output_lines(const std::string& database_url, const std::string& thread_key) {
+    pqxx::connection conn(database_url);
+    pqxx::work tx(conn);
+    std::vector<std::string> lines;
+    for (const auto& row : tx.exec_params("select data from session_events where thread_key = $1 and "
+                                          "event_type = 'session.output.line' order by seq",
+                                          thread_key))
+        lines.emplace_back(row[0].c_str());
+    return lines;
+}
+
+/// The real Codex CLI (`codex app-server`) as the workload, inside bubblewrap, against a fake Responses server on
+/// the host's loopback reached only through the egress gateway.
+class SandboxCodex : public SandboxLifecycle {
+protected:
+    void SetUp() override {
+        const auto codex = fs::path(test_support::bin_path("centaur-api-server")).parent_path().parent_path() /
+                           "codex/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex";
+        if (!fs::exists(codex)) GTEST_SKIP() << "codex is not installed (scripts/install-codex <build dir>)";
+        scratch_ = fs::temp_directory_path() / ("centaur-codex-e2e-" + unique_token());
+        fs::create_directories(scratch_);
+        record_ = scratch_ / "requests.jsonl";
+        fake_ = std::make_unique<ChildProcess>(std::vector<std::string>{
+            "/usr/bin/python3", test_support::source_path("tests/e2e/fixtures/fake_responses_server.py"),
+            record_.string()});
+        ASSERT_TRUE(fake_->wait_for_stdout("\n", run_timeout)) << fake_->stderr_text();
+        port_ = fake_->stdout_text().substr(0, fake_->stdout_text().find('\n'));
+    }
+    void TearDown() override {
+        fake_.reset();
+        if (!scratch_.empty()) fs::remove_all(scratch_);
+    }
+    fs::path scratch_;
+    fs::path record_;
+    std::string port_;
+    std::unique_ptr<ChildProcess> fake_;
+};
+
+std::string user_line(const std::string& text) {
+    const std::string inner = json::serialize(json::object{
+        {"type", "user"}, {"message", json::object{{"content", json::array{json::object{{"type", "text"}, {"text", text}}}}}}});
+    return json::serialize(json::value(inner));  // as a JSON string inside input_lines
+}
+
+TEST_F(SandboxCodex, PongTurnExecCommandAndInterruptStreamAsOutputLinesWithTheKeyOnlyAtTheGateway) {
+    const std::string secret = "sk-codex-real-" + unique_token();
+    ServerProcess server(db_.url(), {{"SESSION_SANDBOX_WORKLOAD", "codex-app-server"},
+                                     {"CENTAUR_MODEL_UPSTREAM_URL", "http://127.0.0.1:" + port_},
+                                     {"OPENAI_API_KEY", secret}});
+    const std::string thread = "cli:" + std::string(32, 'c');
+    const std::string url = server.url() + "/api/session/" + thread;
+    ASSERT_EQ(test_support::http_request("POST", url, R"({"harness_type":"codex"})").status, 200);
+    auto run_turn = [&](const std::string& key, const std::string& text) {
+        auto r = test_support::http_request(
+            "POST", url + "/execute",
+            R"({"idempotency_key":")" + key + R"(","max_duration_ms":60000,"input_lines":[)" + user_line(text) + "]}");
+        EXPECT_EQ(r.status, 200) << r.body;
+    };
+
+    run_turn("pong", "Reply with exactly PONG and nothing else.");
+    auto events = wait_for_events(db_.url(), thread, "session.execution_completed");
+    ASSERT_EQ(of_type(events, "session.execution_completed").size(), 1U) << server.logs();
+    EXPECT_EQ(of_type(events, "session.execution_completed")[0].at("result_text").as_string(), "PONG");
+
+    run_turn("exec", "run: echo sandboxed-$((6*7)) as $(id -u)");
+    events = wait_for_events(db_.url(), thread, "session.execution_completed", 2);
+    const auto completed = of_type(events, "session.execution_completed");
+    ASSERT_EQ(completed.size(), 2U) << server.logs();
+    EXPECT_THAT(std::string(completed[1].at("result_text").as_string()), HasSubstr("DONE: sandboxed-42 as "));
+    EXPECT_THAT(std::string(completed[1].at("result_text").as_string()), Not(HasSubstr("as 0")));
+    bool command_output = false;
+    for (const auto& line : output_lines(db_.url(), thread))
+        command_output |= line.find("\"commandExecution\"") != std::string::npos &&
+                          line.find("sandboxed-42") != std::string::npos;
+    EXPECT_TRUE(command_output) << "the command's output never streamed as an output line";
+
+    run_turn("hang", "hang until interrupted");
+    const auto deadline = std::chrono::steady_clock::now() + event_timeout;
+    bool turn_started = false;
+    while (!turn_started && std::chrono::steady_clock::now() < deadline) {
+        const auto lines = output_lines(db_.url(), thread);
+        int started = 0;
+        for (const auto& line : lines) started += line.find("\"method\":\"turn/started\"") != std::string::npos;
+        turn_started = started >= 3;
+        if (!turn_started) std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_TRUE(turn_started) << server.logs();
+    EXPECT_EQ(test_support::http_request("POST", url + "/interrupt", "").status, 200);
+    events = wait_for_events(db_.url(), thread, "session.execution_cancelled");
+    EXPECT_EQ(of_type(events, "session.execution_cancelled").size(), 1U) << server.logs();
+    EXPECT_EQ(of_type(events, "session.execution_failed").size(), 0U) << server.logs();
+
+    // The key reached the model server on every request, and never the thread's events or the logs.
+    const auto requests = test_support::read_file(record_.string());
+    std::istringstream lines(requests);
+    int count = 0;
+    for (std::string line; std::getline(lines, line); ++count)
+        EXPECT_THAT(line, HasSubstr("Bearer " + secret));
+    EXPECT_GE(count, 4);
+    for (const auto& line : output_lines(db_.url(), thread)) EXPECT_THAT(line, Not(HasSubstr(secret)));
+    EXPECT_THAT(server.logs(), Not(HasSubstr(secret)));
+}
+
 }  // namespace
 }  // namespace centaur::e2e
