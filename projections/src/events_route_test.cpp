@@ -381,6 +381,30 @@ TEST_F(EventsStreamTest, AttachBeforeTheFirstEventWaitsThenGetsEveryEventOnceInO
     }
 }
 
+TEST_F(EventsStreamTest, WithTheProjectorInAnotherProcessTheHeadsPollWakesTheFeed) {
+    // A projector that publishes no hint to this process's hub, as when it runs elsewhere.
+    projector_->stop();
+    ProjectorOptions projector_options;
+    projector_options.url = db_.url();
+    projector_options.poll_wait = 50ms;
+    projector_ = std::make_unique<Projector>(projector_options, *log_, nullptr, nullptr);
+    projector_->start();
+    EventsRouteOptions options;
+    options.live_poll = 100ms;
+    start_server(options);
+    const std::string key = "t:elsewhere";
+    auto c = attach(events_path(key));
+    ASSERT_TRUE(eventually([&] { return probe_.live_feeds.Value() == 1; }));
+    std::vector<EventEnvelope> events;
+    for (int i = 0; i < 20; ++i) events.push_back(output_line(key, "e" + std::to_string(i)));
+    append(std::move(events));
+    wait_projected(20);
+    const auto expected = ids_after(key, 0);
+    EXPECT_TRUE(eventually([&] { return c->last_id == expected.back(); }, 5s)) << "woken well before the safety wait";
+    stop_clients();
+    EXPECT_EQ(c->ids(), expected);
+}
+
 TEST_F(EventsStreamTest, CursorPastTheEndWaitsAndSendsOnlyLaterIds) {
     start_server();
     const std::string key = "t:past";

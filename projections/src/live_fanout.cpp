@@ -5,16 +5,32 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <deque>
+#include <optional>
 #include <unordered_map>
 
 namespace centaur::projections {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
+
+namespace {
+/// A feed re-reads Postgres at least this often even when no hint arrives.
+constexpr auto feed_safety_wait = std::chrono::seconds(30);
+
+void log_failure(const char* what, std::exception_ptr e) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        spdlog::error("events: {} threw: {}", what, ex.what());
+    }
+}
+}  // namespace
 
 struct LiveFanout::Core {
     Core(SessionQueries& q, ProjectionHub& h, FanoutOptions o, StreamProbe* p)
@@ -24,6 +40,8 @@ struct LiveFanout::Core {
     const FanoutOptions options;
     StreamProbe* const probe;
     std::unordered_map<std::string, std::shared_ptr<Feed>> feeds;
+    std::optional<asio::steady_timer> poll_timer;  ///< the heads poll's; exists while it runs
+    bool polling = false;
 };
 
 /// One thread's shared live feed. Its coroutine (run_feed) is the only writer of the ring; subscriptions read it.
@@ -44,6 +62,7 @@ struct LiveFanout::Feed {
         if (watch) watch->cancel();
         auto it = core->feeds.find(key.str());
         if (it != core->feeds.end() && it->second.get() == this) core->feeds.erase(it);
+        if (core->feeds.empty() && core->poll_timer) core->poll_timer->cancel();
         if (core->probe) core->probe->live_feeds.Decrement();
     }
 
@@ -162,14 +181,11 @@ std::unique_ptr<LiveFanout::Subscription> LiveFanout::subscribe(const ThreadKey&
         // Registered before the feed's first read: no hint published after that read is lost.
         slot->watch = core_->hub.watch(key.str());
         if (core_->probe) core_->probe->live_feeds.Increment();
-        asio::co_spawn(ex, run_feed(core_, slot), [key = key.str()](std::exception_ptr e) {
-            if (!e) return;
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                spdlog::error("events: live feed of {} threw: {}", key, ex.what());
-            }
-        });
+        asio::co_spawn(ex, run_feed(core_, slot), [](std::exception_ptr e) { log_failure("live feed", e); });
+        if (!core_->polling) {
+            core_->polling = true;
+            asio::co_spawn(ex, run_heads_poll(core_), [](std::exception_ptr e) { log_failure("heads poll", e); });
+        }
     }
     std::unique_ptr<Subscription> sub(new Subscription(slot, std::move(ex)));
     slot->subs.push_back(sub.get());
@@ -239,8 +255,31 @@ asio::awaitable<void> LiveFanout::run_feed(std::shared_ptr<Core> core, std::shar
         }
         holes = 0;
         if (page->size() == page_size) continue;
-        co_await feed->watch->wait_beyond(seen, Clock::now() + o.poll);
+        co_await feed->watch->wait_beyond(seen, Clock::now() + feed_safety_wait);
     }
+}
+
+asio::awaitable<void> LiveFanout::run_heads_poll(std::shared_ptr<Core> core) {
+    core->poll_timer.emplace(co_await asio::this_coro::executor);
+    while (!core->feeds.empty()) {
+        core->poll_timer->expires_after(core->options.poll);
+        co_await core->poll_timer->async_wait(asio::as_tuple(asio::use_awaitable));
+        std::vector<std::string> keys;
+        for (const auto& [key, feed] : core->feeds)
+            if (feed->state == Feed::State::live) keys.push_back(key);
+        if (keys.empty()) continue;
+        auto heads = co_await core->queries.thread_heads(std::move(keys));
+        if (!heads) continue;  // the feeds' own reads report a store that stays down
+        std::vector<std::pair<std::string, EventId>> advanced;
+        for (const auto& [key, head] : *heads) {
+            auto it = core->feeds.find(key);
+            if (it != core->feeds.end() && head > it->second->cursor && head > it->second->watch->latest())
+                advanced.emplace_back(key, head);
+        }
+        if (!advanced.empty()) core->hub.publish(std::move(advanced));
+    }
+    core->poll_timer.reset();
+    core->polling = false;
 }
 
 }  // namespace centaur::projections

@@ -1,8 +1,9 @@
 #pragma once
 // Live fan-out for the events stream: one feed per thread key per process, shared by every stream attached to
 // that thread. The feed reads the projection (Postgres) after its own cursor when the hub hints that the thread
-// moved (or every `poll` without a hint: a projector in another process), proves each page contiguous by `seq`,
-// and keeps the last events in a bounded ring. Streams take events from the ring by seq; a stream that is not
+// moved, proves each page contiguous by `seq`, and keeps the last events in a bounded ring. Hints come from the
+// in-process projector, and from one heads poll per process (every `poll`, one query for all threads with a
+// feed), which covers a projector in another process. Streams take events from the ring by seq; a stream that is not
 // yet within the ring replays from Postgres itself. Private to projections/.
 
 #include <centaur/projections/session_queries.hpp>
@@ -27,7 +28,7 @@ struct FanoutOptions {
     std::size_t page_size = 500;               ///< rows per feed read
     std::size_t buffer_events = 4096;          ///< ring capacity per thread: how far a live stream may lag
     std::size_t buffer_bytes = 16 << 20;       ///< the same bound in bytes of event data
-    std::chrono::milliseconds poll{1'000};     ///< the feed re-reads Postgres this often without a hint
+    std::chrono::milliseconds poll{250};       ///< the heads of all threads with a feed are read this often
     std::chrono::milliseconds retry_pause{200};  ///< pause before re-reading a hole or after a failed read
     int max_retries = 10;                      ///< re-reads of a hole or failed reads before the feed fails
 };
@@ -101,6 +102,7 @@ public:
 
 private:
     static boost::asio::awaitable<void> run_feed(std::shared_ptr<Core> core, std::shared_ptr<Feed> feed);
+    static boost::asio::awaitable<void> run_heads_poll(std::shared_ptr<Core> core);
     std::shared_ptr<Core> core_;
 };
 

@@ -165,4 +165,21 @@ boost::asio::awaitable<result<ThreadPoint>> SessionQueries::thread_head(const Th
     });
 }
 
+boost::asio::awaitable<result<std::vector<std::pair<std::string, EventId>>>> SessionQueries::thread_heads(
+    std::vector<std::string> keys) {
+    using Heads = std::vector<std::pair<std::string, EventId>>;
+    return pool_.run<Heads>([keys = std::move(keys)](pqxx::connection& c) {
+        json::array list;
+        for (const auto& k : keys) list.emplace_back(k);
+        const auto rows = exec(c, "thread_heads",
+                               "select thread_key, last_event_id from session_threads where thread_key in "
+                               "(select jsonb_array_elements_text($1::jsonb))",
+                               json::serialize(list));
+        Heads out;
+        out.reserve(rows.size());
+        for (const auto& r : rows) out.emplace_back(r[0].c_str(), EventId(r[1].as<std::int64_t>()));
+        return out;
+    });
+}
+
 }  // namespace centaur::projections

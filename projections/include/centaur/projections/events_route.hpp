@@ -20,7 +20,9 @@ struct EventsRouteOptions {
     std::size_t buffer_events = 4096;
     std::size_t buffer_bytes = 16 << 20;            ///< the same bound in bytes of event data per thread
     std::size_t max_write_bytes = 64 << 10;         ///< event data per socket write (at least one event)
-    std::chrono::milliseconds live_poll{1'000};     ///< the live feed re-reads Postgres this often without a hint
+    /// The heads of every thread with a live feed are read this often (one query per process): the wake-up when
+    /// the projector runs in another process. An in-process projector wakes feeds at once.
+    std::chrono::milliseconds live_poll{250};
     std::chrono::milliseconds retry_pause{200};     ///< pause before re-reading a hole or after a failed read
     int max_retries = 10;                           ///< re-reads before `session.stream_error` (hole, store down)
     StreamProbe* probe = nullptr;                   ///< metrics; optional, outlives the server

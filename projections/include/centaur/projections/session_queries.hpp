@@ -61,6 +61,9 @@ public:
     boost::asio::awaitable<result<CursorPosition>> cursor_position(const ThreadKey& key, EventId cursor);
     /// The last projected event of `key` ({0, 0} when it has none yet).
     boost::asio::awaitable<result<ThreadPoint>> thread_head(const ThreadKey& key);
+    /// The last projected event id of each of `keys` that has events, in one statement.
+    boost::asio::awaitable<result<std::vector<std::pair<std::string, EventId>>>> thread_heads(
+        std::vector<std::string> keys);
 
 private:
     pg::Pool& pool_;
