@@ -133,11 +133,23 @@ struct KafkaEventLog::Impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
                 if (part.recovering)
                     spdlog::warn("kafka log: partition {}: a record landed after an earlier one failed", e->partition);
             } else if (m.status() == RdKafka::Message::MSG_STATUS_POSSIBLY_PERSISTED) {
-                spdlog::error("kafka log: delivery of {} to partition {} possibly persisted: {}", e->type,
-                              e->partition, RdKafka::err2str(m.err()));
-                e->outcome = result<Appended>(make_error_code(log_errc::possibly_persisted));
-                e->state = State::done;
+                // Produced again in order with the rest of the partition: if the first copy landed it is the
+                // earlier one and consumers drop the second by uuid; if not, the copy keeps the thread's order.
+                // Only an append that stays unconfirmed until its deadline fails, with possibly_persisted.
                 ++counters.possibly_persisted;
+                if (Clock::now() >= e->deadline) {
+                    spdlog::error("kafka log: delivery of {} to partition {} possibly persisted, unconfirmed: {}",
+                                  e->type, e->partition, RdKafka::err2str(m.err()));
+                    e->outcome = result<Appended>(make_error_code(log_errc::possibly_persisted));
+                    e->state = State::done;
+                } else {
+                    if (!part.recovering)
+                        spdlog::warn("kafka log: delivery to partition {} possibly persisted ({}); re-producing its "
+                                     "unconfirmed records in order",
+                                     e->partition, RdKafka::err2str(m.err()));
+                    e->state = State::queued;
+                    ++part.queued;
+                }
                 part.recovering = true;
             } else if (permanent(m.err()) || Clock::now() >= e->deadline) {
                 spdlog::error("kafka log: delivery of {} to partition {} failed: {}", e->type, e->partition,

@@ -318,7 +318,9 @@ TEST_F(KafkaEventLogTest, BrokerRestartMidStreamLosesNothingAndKeepsOrder) {
     restarter.join();
     for (std::size_t i = 0; i < results.size(); ++i)
         ASSERT_TRUE(results[i].has_value()) << i << ": " << results[i].error().message();
-    expect_exactly_once_in_order(log, events);
+    // A record in flight when the broker went down may be reported POSSIBLY_PERSISTED and produced again:
+    // then a later copy can exist, and the first copies must still be every event, in order.
+    expect_exactly_once_in_order(log, events, log.stats().possibly_persisted > 0);
 }
 
 }  // namespace

@@ -28,7 +28,7 @@ struct KafkaLogOptions {
 struct KafkaLogStats {
     std::uint64_t persisted = 0;           ///< appends confirmed PERSISTED
     std::uint64_t reproduced = 0;          ///< records produced again after a failed delivery
-    std::uint64_t possibly_persisted = 0;  ///< appends failed with log_errc::possibly_persisted
+    std::uint64_t possibly_persisted = 0;  ///< POSSIBLY_PERSISTED delivery reports (produced again, or failed at the deadline)
     std::uint64_t producer_recreated = 0;  ///< fatal producer errors survived
     std::uint64_t queue_full = 0;          ///< produce calls that met a full local queue (back-pressure)
 };
@@ -38,7 +38,9 @@ struct KafkaLogStats {
 /// completes only on a PERSISTED delivery report, in append order per partition. A failed delivery marks its
 /// partition for recovery: every later in-flight record of that partition is awaited, and all failed ones are
 /// produced again in their original order (until `retry_for`, then errc::log_unavailable). A POSSIBLY_PERSISTED
-/// report fails that append with log_errc::possibly_persisted (re-appending the same uuid is safe). QUEUE_FULL
+/// report is counted and produced again in order too (a retried event must never land after a later event of
+/// its thread; a second copy is dropped by consumers by uuid); one still unconfirmed at `retry_for` fails with
+/// log_errc::possibly_persisted, distinct from errc::log_unavailable (never written). QUEUE_FULL
 /// is back-pressure: the record waits in order and is produced when the queue drains. A fatal producer error
 /// re-creates the producer and re-produces everything unconfirmed. A re-append of a uuid this process appended
 /// recently returns the original position as `duplicate`; across processes a duplicate record is possible and
