@@ -186,6 +186,7 @@ private:
                                                {"id", e.id ? json::value(*e.id) : json::value(nullptr)},
                                                {"data", data}}));
         }
+        if (is_terminal_event(e.event)) report_unsuccessful(e.event, data);
         if (o_.exit_on_terminal && is_terminal_event(e.event)) {
             if (o_.attach) {
                 exit_code_ = 0;
@@ -198,6 +199,34 @@ private:
             if (shared_.our_executions.contains(id)) exit_code_ = 0;
             else shared_.terminal_seen.insert(id);
         }
+    }
+
+    /// A failed or cancelled execution (one of ours, or any when attached) gets one line on stderr with its
+    /// reason, e.g. "execution exe_… failed: max duration exceeded"; stdout keeps upstream's format.
+    void report_unsuccessful(const std::string& type, const json::value& data) {
+        if (type == "session.execution_completed" || !data.is_object()) return;
+        const auto& o = data.as_object();
+        auto text = [&](std::string_view key) -> std::string {
+            const auto* v = o.if_contains(key);
+            if (!v) return "";
+            if (v->is_string()) return std::string(v->as_string());
+            if (v->is_object())
+                if (const auto* m = v->as_object().if_contains("message"); m && m->is_string()) return std::string(m->as_string());
+            return json::serialize(*v);
+        };
+        const std::string exe = text("execution_id");
+        std::lock_guard lock(shared_.mu);
+        if (!o_.attach && !shared_.our_executions.contains(exe)) return;
+        std::string line = "centaur-session-cli: execution " + exe;
+        if (type == "session.execution_failed") {
+            line += " failed: " + text("error");
+            if (auto reason = text("reason"); !reason.empty()) line += " (" + reason + ")";
+        } else {
+            line += " cancelled";
+            if (auto reason = text("reason"); !reason.empty()) line += " (" + reason + ")";
+        }
+        std::fflush(stdout);
+        std::cerr << line << std::endl;
     }
 
     Options o_;

@@ -405,6 +405,22 @@ TEST_F(SessionCli, ExitOnTerminalCoversFailedAndExitOnOutputTypeMatches) {
     const auto events = printed_events(failed->stdout_text());
     ASSERT_FALSE(events.empty());
     EXPECT_EQ(events.back().type, "session.execution_failed");
+    const auto err = lines_of(failed->stderr_text());
+    ASSERT_EQ(err.size(), 2u) << failed->stderr_text();  // thread_key=… and the reason
+    EXPECT_TRUE(std::regex_match(err[1], std::regex("centaur-session-cli: execution exe_[0-9a-f]{32} failed: .+"))) << err[1];
+
+    // A max-duration timeout: exit 0 on the terminal event, the reason on one stderr line.
+    {
+        TestDatabase own_db;  // a server of its own: servers on one database share the work
+        ServerProcess hanging(own_db.url(), {{"CENTAUR_MOCK_MODE", "hang"}});
+        auto timed_out = run_sh("CENTAUR_API_URL=" + hanging.url() + " " + cli() +
+                                " --message x --exit-on-terminal --idle-timeout-ms 100 --max-duration-ms 700");
+        EXPECT_EQ(timed_out->exit_code(), 0) << timed_out->stderr_text();
+        const auto lines = lines_of(timed_out->stderr_text());
+        ASSERT_EQ(lines.size(), 2u) << timed_out->stderr_text();
+        EXPECT_NE(lines[1].find(" failed: "), std::string::npos) << lines[1];
+        EXPECT_NE(lines[1].find("max_duration_exceeded"), std::string::npos) << lines[1];
+    }
 
     auto typed = run_sh("CENTAUR_API_URL=" + server.url() + " " + cli() + " --message x --exit-on-output-type turn.started");
     EXPECT_EQ(typed->exit_code(), 0) << typed->stderr_text();
