@@ -270,7 +270,7 @@ protected:
 };
 
 TEST_F(Attach, CliAttachedBeforeTheFirstEventSeesTheTurnThenImplicitAttachMidTurnAndCursorRules) {
-    ServerProcess server(db_.url(), {{"CENTAUR_MOCK_DELAY_MS", "100"}});
+    ServerProcess server(db_.url(), {{"CENTAUR_MOCK_DELAY_MS", "100"}, {"CENTAUR_SSE_KEEPALIVE_SECS", "1"}});
     const auto key = random_cli_key();
 
     // Attached before the thread has any event: it waits.
@@ -298,7 +298,10 @@ TEST_F(Attach, CliAttachedBeforeTheFirstEventSeesTheTurnThenImplicitAttachMidTur
 
     // curl -N read the same stream; it does not end on the terminal event.
     ASSERT_TRUE(curl.wait_for_stdout("session.execution_completed", 10s)) << curl.stdout_text();
-    std::this_thread::sleep_for(300ms);
+    // Idle now: heartbeats are comments (CENTAUR_SSE_KEEPALIVE_SECS=1), the stream stays open.
+    EXPECT_TRUE(curl.wait_for_stdout(
+        [](const std::string& out) { return out.find(": keep-alive", out.find("session.execution_completed")) != std::string::npos; },
+        5s));
     EXPECT_TRUE(curl.running());
     curl.kill(SIGTERM);
     const auto curl_text = curl.stdout_text();
