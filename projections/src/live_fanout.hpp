@@ -27,7 +27,7 @@ class StreamProbe;
 struct FanoutOptions {
     std::size_t page_size = 500;               ///< rows per feed read
     std::size_t buffer_events = 4096;          ///< ring capacity per thread: how far a live stream may lag
-    std::size_t buffer_bytes = 16 << 20;       ///< the same bound in bytes of event data
+    std::size_t buffer_bytes = 4 << 20;        ///< the same bound in bytes of event data
     std::chrono::milliseconds poll{250};       ///< the heads of all threads with a feed are read this often
     std::chrono::milliseconds retry_pause{200};  ///< pause before re-reading a hole or after a failed read
     int max_retries = 10;                      ///< re-reads of a hole or failed reads before the feed fails

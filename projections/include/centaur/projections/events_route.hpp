@@ -18,7 +18,7 @@ struct EventsRouteOptions {
     /// Events kept per thread for its live streams (CENTAUR_SSE_CLIENT_BUFFER_EVENTS): a live client that falls
     /// further behind the thread's head is cut off with `session.stream_error` and resumes with Last-Event-ID.
     std::size_t buffer_events = 4096;
-    std::size_t buffer_bytes = 16 << 20;            ///< the same bound in bytes of event data per thread
+    std::size_t buffer_bytes = 4 << 20;             ///< the same bound in bytes of event data per thread
     std::size_t max_write_bytes = 64 << 10;         ///< event data per socket write (at least one event)
     /// The heads of every thread with a live feed are read this often (one query per process): the wake-up when
     /// the projector runs in another process. An in-process projector wakes feeds at once.
