@@ -449,6 +449,39 @@ TEST_F(SandboxLifecycle, TwentyConcurrentThreadsUnderARunningLimitOfFourAllCompl
     EXPECT_THAT(server.logs(), HasSubstr("queued")) << "the running limit never queued a create";
 }
 
+/// Sandbox groups (pids hierarchy) of the runner process `pid`: `runner-<pid>-*/<sandbox id>`.
+int sandbox_groups_of(pid_t pid) {
+    int n = 0;
+    std::error_code ec;
+    const std::string prefix = "runner-" + std::to_string(pid) + "-";
+    for (const auto& runner : fs::directory_iterator("/sys/fs/cgroup/pids/centaur", ec)) {
+        if (runner.path().filename().string().rfind(prefix, 0) != 0) continue;
+        for (const auto& sandbox : fs::directory_iterator(runner.path(), ec)) n += sandbox.is_directory();
+    }
+    return n;
+}
+
+TEST_F(SandboxLifecycle, ServerKilledMidTurnEndsTheTurnOnceAndItsOrphanIsReaped) {
+    if (!fs::exists("/sys/fs/cgroup/pids/centaur")) GTEST_SKIP() << "no pids cgroup hierarchy for sandboxes here";
+    ServerProcess server(db_.url(), {{"CENTAUR_MOCK_MODE", "hang"}});
+    const std::string thread = "cli:" + std::string(32, 'd');
+    const auto execution = execute(server, thread, "t1");
+    wait_for_events(db_.url(), thread, "session.output.line", 3);
+    const pid_t old_pid = server.pid();
+    EXPECT_EQ(sandbox_groups_of(old_pid), 1);
+
+    server.kill9();
+    server.restart();
+    auto events = wait_for_events(db_.url(), thread, "session.execution_failed");
+    const auto failed = of_type(events, "session.execution_failed");
+    ASSERT_EQ(failed.size(), 1U) << server.logs();
+    EXPECT_EQ(failed[0].at("execution_id").as_string(), execution);
+    EXPECT_EQ(failed[0].at("reason").as_string(), "orphaned");
+    EXPECT_EQ(of_type(events, "session.execution_completed").size() + of_type(events, "session.execution_cancelled").size(),
+              0U);
+    EXPECT_EQ(sandbox_groups_of(old_pid), 0) << "the dead server's sandbox group was not reaped";
+}
+
 /// The raw `data` of a thread's session.output.line events, in order.
 std::vector<std::string> output_lines(const std::string& database_url, const std::string& thread_key) {
     pqxx::connection conn(database_url);
