@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <clocale>
 #include <csignal>
 #include <cstdlib>
@@ -483,12 +484,37 @@ private:
             transcript_.add_local_user_message(m->text, client_id);
             scroll_ = 0;
             status_line_ = "sending message";
-            asio::co_spawn(io_, send_message(m->text, client_id), asio::detached);
+            enqueue(Outgoing{m->text, client_id, {}});
         } else if (auto* lines = std::get_if<ExecuteLines>(&command)) {
             transcript_.add_system("sending " + std::to_string(lines->lines.size()) + " raw input line(s)");
             status_line_ = "sending input lines";
-            asio::co_spawn(io_, execute(lines->lines), asio::detached);
+            enqueue(Outgoing{std::nullopt, {}, lines->lines});
         }
+    }
+
+    /// One submitted message (append, then execute its user line) or raw execution.
+    struct Outgoing {
+        std::optional<std::string> message;
+        std::string client_message_id;
+        std::vector<std::string> lines;
+    };
+
+    /// Requests go out one at a time in submission order, so quick successive messages keep their order.
+    void enqueue(Outgoing item) {
+        outbox_.push_back(std::move(item));
+        if (sending_) return;
+        sending_ = true;
+        asio::co_spawn(io_, drain_outbox(), asio::detached);
+    }
+
+    asio::awaitable<void> drain_outbox() {
+        while (!outbox_.empty() && !exit_code_) {
+            Outgoing item = std::move(outbox_.front());
+            outbox_.pop_front();
+            if (item.message) co_await send_message(std::move(*item.message), std::move(item.client_message_id));
+            else co_await execute(std::move(item.lines));
+        }
+        sending_ = false;
     }
 
     asio::awaitable<void> send_message(std::string text, std::string client_id) {
@@ -659,6 +685,8 @@ private:
     bool show_raw_;
     bool all_events_;
     bool expand_output_ = false;
+    std::deque<Outgoing> outbox_;
+    bool sending_ = false;
     std::optional<std::string> escape_;  ///< characters after an ESC while a sequence is being read
     bool pasting_ = false;
     bool draw_posted_ = false;

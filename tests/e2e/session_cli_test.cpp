@@ -321,6 +321,14 @@ TEST_F(SessionCli, TuiSigtermLeavesTheTerminalAsItWas) {
     Tmux tmux;
     tmux.type_line(framed(cli() + " --api-url " + server.url() + " --tui --debug", dir_));
     ASSERT_TRUE(tmux.wait_text(" raw events ")) << tmux.screen();
+    // Two commands submitted back to back run in submission order.
+    tmux.keys({"-l", R"(/input {"type":"user","model":"first-in"})"});
+    tmux.keys({"Enter"});
+    tmux.keys({"-l", R"(/input {"type":"user","model":"second-in"})"});
+    tmux.keys({"Enter"});
+    ASSERT_TRUE(tmux.wait_text("agent: PONG model=second-in")) << tmux.screen();
+    const auto screen = tmux.screen();
+    EXPECT_LT(screen.find("agent: PONG model=first-in"), screen.find("agent: PONG model=second-in")) << screen;
     const pid_t pid = tmux.child_of_shell();
     ASSERT_GT(pid, 0);
     ASSERT_EQ(::kill(pid, SIGTERM), 0);
