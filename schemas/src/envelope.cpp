@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -16,8 +17,18 @@ std::string_view source_name(EventSource s) { return s == EventSource::processor
 }  // namespace
 
 std::string format_timestamp(std::int64_t micros) {
-    const std::time_t secs = static_cast<std::time_t>(micros >= 0 ? micros / 1'000'000 : (micros - 999'999) / 1'000'000);
-    const std::int64_t frac = micros - static_cast<std::int64_t>(secs) * 1'000'000;
+    // RFC 3339 has four-digit years: clamp to 0000-01-01 .. 9999-12-31T23:59:59.999999 (any int64 comes in from
+    // a decoded envelope; the arithmetic below must not overflow).
+    constexpr std::int64_t min_micros = -62'167'219'200'000'000;
+    constexpr std::int64_t max_micros = 253'402'300'799'999'999;
+    micros = std::clamp(micros, min_micros, max_micros);
+    std::int64_t whole = micros / 1'000'000;
+    std::int64_t frac = micros % 1'000'000;
+    if (frac < 0) {
+        frac += 1'000'000;
+        whole -= 1;
+    }
+    const std::time_t secs = static_cast<std::time_t>(whole);
     std::tm tm{};
     gmtime_r(&secs, &tm);
     char buf[96];

@@ -41,6 +41,10 @@ TEST(Envelope, RejectsMalformedRecordsWithAReason) {
 TEST(Envelope, FormatsTimestampsAsRfc3339Micros) {
     EXPECT_EQ(format_timestamp(0), "1970-01-01T00:00:00.000000Z");
     EXPECT_EQ(format_timestamp(1'700'000'000'123'456), "2023-11-14T22:13:20.123456Z");
+    EXPECT_EQ(format_timestamp(-1), "1969-12-31T23:59:59.999999Z");
+    // Any int64 (a decoded envelope's occurred_at_us) formats without overflow, clamped to four-digit years.
+    EXPECT_EQ(format_timestamp(INT64_MIN), "0000-01-01T00:00:00.000000Z");
+    EXPECT_EQ(format_timestamp(INT64_MAX), "9999-12-31T23:59:59.999999Z");
 }
 
 TEST(Payloads, ExecutionRequestedRoundTripsAndRejectsWrongTypes) {
