@@ -46,6 +46,12 @@ TEST(SseParser, FrameWithoutDataIsNotDispatchedAndRetryIsKept) {
     EXPECT_EQ(p.retry_ms(), 250);
 }
 
+TEST(SseParser, RetryTakesOnlyAsciiDigits) {
+    SseParser p([](const SseEvent&) {});
+    p.feed("retry: 250\n\nretry: -5\n\nretry: +7\n\nretry:\n\n");
+    EXPECT_EQ(p.retry_ms(), 250);
+}
+
 TEST(StdinCommands, ParsesTheUpstreamProtocol) {
     EXPECT_TRUE(std::holds_alternative<Skip>(parse_stdin_command("   ")));
     EXPECT_TRUE(std::holds_alternative<Quit>(parse_stdin_command("/quit")));

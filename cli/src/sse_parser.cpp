@@ -43,9 +43,12 @@ void SseParser::line(std::string_view text) {
     } else if (field == "id") {
         if (value.find('\0') == std::string_view::npos) frame_.id = std::string(value);
     } else if (field == "retry") {
+        // WHATWG: only a value of ASCII digits sets the reconnection time (from_chars alone takes "-5").
         long ms = 0;
         auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), ms);
-        if (ec == std::errc{} && end == value.data() + value.size()) retry_ms_ = ms;
+        if (!value.empty() && value.front() >= '0' && value.front() <= '9' && ec == std::errc{} &&
+            end == value.data() + value.size())
+            retry_ms_ = ms;
     }
 }
 
