@@ -1,4 +1,5 @@
 #include <centaur/projections/events_route.hpp>
+#include <centaur/projections/event_cursor.hpp>
 #include <centaur/projections/projection_hub.hpp>
 #include <centaur/projections/session_queries.hpp>
 #include <centaur/projections/stream_probe.hpp>
@@ -20,15 +21,6 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* reason_slow = "slow_client";
 constexpr const char* reason_gap = "gap";
 constexpr const char* reason_store = "store_unavailable";
-
-/// Parses a non-negative decimal event id; nullopt on anything else.
-std::optional<EventId> parse_event_id(std::string_view text) {
-    std::int64_t v = 0;
-    const auto* end = text.data() + text.size();
-    auto [p, ec] = std::from_chars(text.data(), end, v);
-    if (text.empty() || ec != std::errc() || p != end || v < 0) return std::nullopt;
-    return EventId(v);
-}
 
 /// Data of a `session.stream_error` frame.
 std::string stream_error_data(std::string_view error, std::string_view reason) {
@@ -246,17 +238,11 @@ http::Route events_route(SessionQueries& queries, ProjectionHub& hub, EventsRout
             auto key = ThreadKey::parse(params.at("thread_key"), &why);
             if (!key) co_return http::error_response(400, why);
 
-            EventId cursor(0);
-            if (auto it = req.query.find("after_event_id"); it != req.query.end()) {
-                auto id = parse_event_id(it->second);
-                if (!id) co_return http::error_response(400, "after_event_id must be a non-negative integer");
-                cursor = *id;
-            }
-            if (auto last = req.header("last-event-id"); last && !last->empty()) {
-                auto id = parse_event_id(*last);
-                if (!id) co_return http::error_response(400, "Last-Event-ID must be a non-negative integer");
-                cursor = *id;
-            }
+            std::optional<std::string_view> after_param;
+            if (auto it = req.query.find("after_event_id"); it != req.query.end()) after_param = it->second;
+            const StreamCursor requested = stream_cursor(after_param, req.header("last-event-id"));
+            if (requested.error) co_return http::error_response(400, *requested.error);
+            const EventId cursor = requested.after;
             ThreadPoint start;
             if (cursor.value > 0) {
                 auto position = co_await queries.cursor_position(*key, cursor);
