@@ -9,6 +9,7 @@
 #include <centaur/ingest/auth.hpp>
 #include <centaur/ingest/session_routes.hpp>
 #include "log_selection.hpp"
+#include "rebuild_projections.hpp"
 #include <centaur/log/postgres_event_log.hpp>
 #include <centaur/pg/migrate.hpp>
 #include <centaur/pg/pool.hpp>
@@ -192,6 +193,13 @@ processors::ProcessorOptions processor_options(const Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // `centaur-api-server rebuild-projections [flags]`: the same configuration, one command, then exit.
+    const bool rebuild = argc > 1 && std::string_view(argv[1]) == "rebuild-projections";
+    if (rebuild) {
+        argv[1] = argv[0];
+        ++argv;
+        --argc;
+    }
     std::string error;
     auto config = Config::parse(option_specs(), argc, argv, &error);
     if (!config) die(error);
@@ -231,6 +239,7 @@ int main(int argc, char** argv) {
     auto selection = apps::select_log(*config, static_cast<std::int32_t>(*partitions), &error);
     if (!selection) die(error);
     const apps::Roles roles = selection->roles;
+    if (rebuild) return apps::rebuild_projections(*selection, database_url, static_cast<std::int32_t>(*partitions));
     http_options.max_body_bytes = static_cast<std::size_t>(*max_body);
     http_options.sse_keepalive = std::chrono::seconds(*keepalive);
 

@@ -73,6 +73,7 @@ void prepare(pqxx::connection& c) {
               "values ($1, $2, $3, now()) on conflict (projection, partition) do update set "
               "position = greatest(projection_checkpoints.position, excluded.position), updated_at = now()");
     c.prepare("load_checkpoints", "select partition, position from projection_checkpoints where projection = $1");
+    c.prepare("epoch", "select epoch from projection_epoch where id for share");
 }
 
 #undef CENTAUR_TS
@@ -148,6 +149,7 @@ void Projector::start() {
     reader_options.on_assigned = [this](const PartitionList& partitions) {
         if (!seek_to_checkpoints(partitions)) reseek_ = true;
     };
+    reader_options.on_caught_up = options_.on_caught_up;
     reader_ = log_.open_reader(std::move(reader_options));
     thread_ = std::thread([this] { run(); });
 }
@@ -166,7 +168,8 @@ bool Projector::seek_to_checkpoints(const PartitionList& partitions) {
             prepare(*db_->conn);
         }
         std::map<std::int32_t, std::int64_t> checkpoints;
-        pqxx::read_transaction tx(*db_->conn);
+        pqxx::work tx(*db_->conn);
+        epoch_ = tx.exec_prepared("epoch")[0][0].as<std::int64_t>();
         for (const auto& row : tx.exec_prepared("load_checkpoints", options_.projection))
             checkpoints[row[0].as<std::int32_t>()] = row[1].as<std::int64_t>();
         tx.commit();
@@ -220,6 +223,13 @@ void Projector::run() {
             }
 
             pqxx::work tx(*conn);
+            if (tx.exec_prepared("epoch")[0][0].as<std::int64_t>() != epoch_) {
+                // A rebuilt projection was swapped in: continue from its checkpoints.
+                tx.abort();
+                spdlog::info("projector: projection epoch changed; re-seeking to the new checkpoints");
+                reseek_ = true;
+                continue;
+            }
             std::unordered_set<std::string> inserted;
             for (const auto& row : tx.exec_prepared("insert_events", json::serialize(rows)))
                 inserted.insert(row[0].as<std::string>());

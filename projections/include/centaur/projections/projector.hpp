@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -21,6 +22,8 @@ struct ProjectorOptions {
     std::size_t max_batch = 1000;              ///< records per transaction at most
     std::chrono::milliseconds poll_wait{500};  ///< how long one poll of the log blocks
     std::string group = "centaur-projector";   ///< consumer group of the log (projectors split partitions)
+    /// Called on the projector thread once every record of `partition` up to its end when assigned is committed.
+    std::function<void(std::int32_t)> on_caught_up;
 };
 
 /// Owns one thread that polls a LogReader and applies each batch in one Postgres transaction: events are
@@ -29,6 +32,8 @@ struct ProjectorOptions {
 /// progress to the hub. On a failed transaction it reconnects, re-seeks to the committed checkpoint and retries.
 /// It is one member of the log's consumer group `group`: on assignment it seeks each partition to its Postgres
 /// checkpoint (the checkpoint of record); the group's stored offsets, written after each commit, are hints.
+/// Every transaction reads `projection_epoch`; when a rebuild swapped new tables in (epoch bumped) it rolls
+/// back and re-seeks to the new checkpoints.
 /// Lifecycle: construct, `start()`, `stop()` (idempotent, joins the thread). Reports "projector" readiness.
 class Projector {
 public:
@@ -49,6 +54,7 @@ private:
     /// Seeks `partitions` to their Postgres checkpoints (projector thread). False when Postgres failed.
     bool seek_to_checkpoints(const PartitionList& partitions);
     bool reseek_ = true;
+    std::int64_t epoch_ = 0;  ///< projection epoch the current checkpoints were read in
     ProjectorOptions options_;
     EventLog& log_;
     ProjectionHub* hub_;
