@@ -58,7 +58,9 @@ std::vector<OptionSpec> option_specs() {
          "codex-app-server: the codex vendor dir (…/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl; "
          "default: the one scripts/install-codex puts beside the binaries)"},
         {"model-upstream-url", "CENTAUR_MODEL_UPSTREAM_URL", "https://api.openai.com",
-         "codex-app-server: where the egress gateway sends model requests (http:// only in this build)"},
+         "codex-app-server: where the egress gateway sends model requests"},
+        {"model-upstream-ca-file", "CENTAUR_MODEL_UPSTREAM_CA_FILE", "",
+         "CA bundle for an https model upstream (default: the system trust store)"},
         {"codex-auth-mode", "CODEX_AUTH_MODE", "api_key", "codex-app-server: api_key (the key is OPENAI_API_KEY)"},
         {"openai-api-key", "OPENAI_API_KEY", "", "codex-app-server: model API key, added by the egress gateway only",
          false, true},
@@ -166,8 +168,9 @@ sandbox::LocalBackendOptions sandbox_options(const Config& config, const std::fi
         if (config.get("codex-auth-mode") != "api_key")
             die("CODEX_AUTH_MODE='" + config.get("codex-auth-mode") + "' is not supported (supported: api_key)");
         const auto& upstream = config.get("model-upstream-url");
-        if (upstream.rfind("http://", 0) != 0)
-            die("CENTAUR_MODEL_UPSTREAM_URL='" + upstream + "': only http:// upstreams in this build (TLS is not built)");
+        if (upstream.rfind("http://", 0) != 0 && upstream.rfind("https://", 0) != 0)
+            die("CENTAUR_MODEL_UPSTREAM_URL='" + upstream + "' must be an http:// or https:// URL");
+        o.egress.upstream_ca_file = config.get("model-upstream-ca-file");
         o.ro_binds.emplace_back(vendor, "/opt/codex");
         o.base_env["HOME"] = "/workspace";
         o.base_env["TMPDIR"] = "/tmp";

@@ -7,7 +7,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/write.hpp>
+#include <openssl/err.h>
 
 #include <sys/stat.h>
 
@@ -34,6 +36,7 @@ struct Target {
     std::string host;
     std::string port = "80";
     std::string path = "/";
+    bool tls = false;
 };
 
 std::string lower(std::string s) {
@@ -41,14 +44,23 @@ std::string lower(std::string s) {
     return s;
 }
 
-/// `http://host[:port][/path]` -> target; nullopt for anything else (https, relative, malformed).
-std::optional<Target> parse_http_url(const std::string& url) {
-    constexpr std::string_view scheme = "http://";
-    if (lower(url.substr(0, scheme.size())) != scheme) return std::nullopt;
-    const std::string rest = url.substr(scheme.size());
+/// `http://host[:port][/path]` (and `https://…` when `allow_tls`) -> target; nullopt for anything else.
+std::optional<Target> parse_http_url(const std::string& url, bool allow_tls = false) {
+    constexpr std::string_view plain = "http://";
+    constexpr std::string_view secure = "https://";
+    Target t;
+    std::string rest;
+    if (lower(url.substr(0, plain.size())) == plain) {
+        rest = url.substr(plain.size());
+    } else if (allow_tls && lower(url.substr(0, secure.size())) == secure) {
+        rest = url.substr(secure.size());
+        t.tls = true;
+        t.port = "443";
+    } else {
+        return std::nullopt;
+    }
     const auto slash = rest.find('/');
     const std::string authority = rest.substr(0, slash);
-    Target t;
     t.path = slash == std::string::npos ? "/" : rest.substr(slash);
     const auto colon = authority.rfind(':');
     if (colon != std::string::npos) {
@@ -92,9 +104,9 @@ Decision decide(const std::string& head, const EgressOptions& options) {
     }
     const std::string authority = parsed->host + ":" + parsed->port;
     if (parsed->host == options.model_host && !options.model_upstream.empty()) {
-        auto upstream = parse_http_url(options.model_upstream);
+        auto upstream = parse_http_url(options.model_upstream, true);
         if (!upstream) {
-            d.why = "model upstream is not a plain http:// URL (https is not supported in this build)";
+            d.why = "model upstream is not an http:// or https:// URL";
             return d;
         }
         d.model = true;
@@ -112,7 +124,8 @@ Decision decide(const std::string& head, const EgressOptions& options) {
         return d;
     }
     std::string out = method + " " + d.upstream.path + " " + (version.empty() ? "HTTP/1.1" : version) + "\r\n";
-    out += "Host: " + d.upstream.host + (d.upstream.port == "80" ? "" : ":" + d.upstream.port) + "\r\n";
+    const bool default_port = d.upstream.port == (d.upstream.tls ? "443" : "80");
+    out += "Host: " + d.upstream.host + (default_port ? "" : ":" + d.upstream.port) + "\r\n";
     for (std::string line; std::getline(in, line);) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
         if (line.empty()) break;
@@ -151,6 +164,7 @@ struct Connection {
     Connection(stream_protocol::socket c, asio::any_io_executor ex) : client(std::move(c)), upstream(std::move(ex)) {}
     stream_protocol::socket client;
     tcp::socket upstream;
+    std::optional<asio::ssl::stream<tcp::socket&>> tls;  ///< over `upstream` for https upstreams
 };
 
 /// Copies one direction until EOF or an error, then half-closes the receiving side's sending half.
@@ -163,13 +177,17 @@ asio::awaitable<void> copy_direction(std::shared_ptr<Connection> conn, bool to_u
         auto space = asio::buffer(buffer);
         if (to_upstream)
             std::tie(ec, n) = co_await conn->client.async_read_some(space, use_tuple);
+        else if (conn->tls)
+            std::tie(ec, n) = co_await conn->tls->async_read_some(space, use_tuple);
         else
             std::tie(ec, n) = co_await conn->upstream.async_read_some(space, use_tuple);
         if (n > 0) {
             auto chunk = asio::buffer(buffer.data(), n);
             boost::system::error_code wec;
             std::size_t written = 0;
-            if (to_upstream)
+            if (to_upstream && conn->tls)
+                std::tie(wec, written) = co_await asio::async_write(*conn->tls, chunk, use_tuple);
+            else if (to_upstream)
                 std::tie(wec, written) = co_await asio::async_write(conn->upstream, chunk, use_tuple);
             else
                 std::tie(wec, written) = co_await asio::async_write(conn->client, chunk, use_tuple);
@@ -177,8 +195,10 @@ asio::awaitable<void> copy_direction(std::shared_ptr<Connection> conn, bool to_u
         }
         if (ec) break;
     }
-    if (to_upstream)
+    if (to_upstream && !conn->tls)  // a TLS stream cannot half-close; the response side ends it
         conn->upstream.shutdown(tcp::socket::shutdown_send, ignored);
+    else if (to_upstream)
+        co_return;
     else
         conn->client.shutdown(stream_protocol::socket::shutdown_send, ignored);
 }
@@ -186,7 +206,19 @@ asio::awaitable<void> copy_direction(std::shared_ptr<Connection> conn, bool to_u
 }  // namespace
 
 EgressProxy::EgressProxy(asio::any_io_executor executor, EgressOptions options, std::string sandbox_id)
-    : executor_(executor), options_(std::move(options)), sandbox_id_(std::move(sandbox_id)), acceptor_(executor) {}
+    : executor_(executor),
+      options_(std::move(options)),
+      sandbox_id_(std::move(sandbox_id)),
+      acceptor_(executor),
+      tls_context_(asio::ssl::context::tls_client) {
+    tls_context_.set_verify_mode(asio::ssl::verify_peer);
+    boost::system::error_code ec;
+    if (options_.upstream_ca_file.empty())
+        tls_context_.set_default_verify_paths(ec);
+    else
+        tls_context_.load_verify_file(options_.upstream_ca_file, ec);
+    if (ec) spdlog::warn("sandbox {} egress: TLS trust store: {}", sandbox_id_, ec.message());
+}
 
 result<void> EgressProxy::start(const std::filesystem::path& socket_path) {
     boost::system::error_code ec;
@@ -250,11 +282,33 @@ asio::awaitable<void> EgressProxy::serve(stream_protocol::socket client) {
         co_await asio::async_write(conn->client, asio::buffer(answer), use_tuple);
         co_return;
     }
+    if (d.upstream.tls) {
+        conn->tls.emplace(conn->upstream, tls_context_);
+        if (!SSL_set_tlsext_host_name(conn->tls->native_handle(), d.upstream.host.c_str()))
+            cec = boost::system::error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
+        conn->tls->set_verify_callback(asio::ssl::host_name_verification(d.upstream.host));
+        if (!cec) {
+            auto [handshake_ec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
+            cec = handshake_ec;
+        }
+        if (cec) {
+            spdlog::warn("sandbox {} egress: TLS to {}:{} failed: {}", sandbox_id_, d.upstream.host, d.upstream.port,
+                         cec.message());
+            const std::string answer = bad_gateway("TLS to the upstream failed");
+            co_await asio::async_write(conn->client, asio::buffer(answer), use_tuple);
+            co_return;
+        }
+    }
     ++allowed_;
     spdlog::info("sandbox {} egress: {} {}:{}{}", sandbox_id_, d.model ? "model gateway ->" : "allowed",
                  d.upstream.host, d.upstream.port, d.upstream.path);
     const std::string head = d.head + rest;
-    auto [wec, written] = co_await asio::async_write(conn->upstream, asio::buffer(head), use_tuple);
+    boost::system::error_code wec;
+    std::size_t written = 0;
+    if (conn->tls)
+        std::tie(wec, written) = co_await asio::async_write(*conn->tls, asio::buffer(head), use_tuple);
+    else
+        std::tie(wec, written) = co_await asio::async_write(conn->upstream, asio::buffer(head), use_tuple);
     if (wec) co_return;
     // Both directions until each ends; the response side decides when the client is done.
     asio::co_spawn(executor_, copy_direction(conn, true), [](std::exception_ptr) {});

@@ -8,6 +8,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 
 #include <atomic>
 #include <filesystem>
@@ -41,6 +43,7 @@ private:
     bool stopped_ = false;
     std::atomic<std::uint64_t> allowed_{0};
     std::atomic<std::uint64_t> refused_{0};
+    boost::asio::ssl::context tls_context_;  ///< https upstreams: peer and host name verified
 };
 
 }  // namespace centaur::sandbox

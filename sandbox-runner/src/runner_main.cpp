@@ -46,7 +46,8 @@ constexpr char usage_text[] =
     "usage: centaur-sandbox-runner probe|reap [-v]\n"
     "       centaur-sandbox-runner run [--workspace DIR] [--env NAME=VALUE]... [--memory-limit-bytes N]\n"
     "              [--pids-limit N] [--cpu-millis N] [--max-lifetime-secs N] [--unsafe-no-isolation] [-v]\n"
-    "              [--allow-host HOST[:PORT]]... [--model-upstream http://HOST:PORT] [--ro-bind HOST:INSIDE]...\n"
+    "              [--allow-host HOST[:PORT]]... [--model-upstream http[s]://HOST:PORT] [--upstream-ca-file PEM]\n"
+    "              [--ro-bind HOST:INSIDE]...\n"
     "              -- PROGRAM [ARGS...]\n"
     "  --allow-host / --model-upstream turn on the egress proxy; the model gateway (http://model.internal/...)\n"
     "  puts the runner's OPENAI_API_KEY in place of the sandbox's placeholder.\n";
@@ -116,6 +117,8 @@ RunArgs parse(const std::vector<std::string>& args, bool want_command) {
             out.options.egress.model_upstream = value();
             const char* key = std::getenv("OPENAI_API_KEY");
             out.options.egress.model_key = key ? key : "";
+        } else if (a == "--upstream-ca-file") {
+            out.options.egress.upstream_ca_file = value();
         } else if (a == "--unsafe-no-isolation") {
             out.options.isolation.mode = IsolationMode::disabled;
         } else {

@@ -143,22 +143,10 @@ TEST_F(SandboxIsolation, CannotSeeTheHostsEnvironmentSecrets) {
 }
 
 TEST_F(SandboxIsolation, ModelRequestsLeaveOnlyThroughTheGatewayWhichAddsTheRealKey) {
-    // A fake model server on the host's loopback records what reaches it and answers without echoing it.
+    // A stand-in model server on the host's loopback records what reaches it and answers without echoing it.
     const fs::path record = scratch_ / "received.txt";
-    const fs::path server_script = scratch_ / "fake_model.py";
-    std::ofstream(server_script) << "import http.server, sys\n"
-                                    "class H(http.server.BaseHTTPRequestHandler):\n"
-                                    "    def do_POST(self):\n"
-                                    "        body = self.rfile.read(int(self.headers.get('content-length', 0)))\n"
-                                    "        with open(sys.argv[1], 'a') as f:\n"
-                                    "            f.write('%s %s %s\\n' % (self.path, self.headers.get('authorization'), body.decode()))\n"
-                                    "        self.send_response(200); self.send_header('content-length', '9')\n"
-                                    "        self.end_headers(); self.wfile.write(b'recorded\\n')\n"
-                                    "    def log_message(self, *a): pass\n"
-                                    "s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
-                                    "print(s.server_address[1], flush=True)\n"
-                                    "s.serve_forever()\n";
-    ChildProcess fake({"/usr/bin/python3", server_script.string(), record.string()});
+    ChildProcess fake({"/usr/bin/python3", test_support::source_path("tests/e2e/fixtures/recording_server.py"),
+                       record.string()});
     ASSERT_TRUE(fake.wait_for_stdout("\n", run_timeout)) << fake.stderr_text();
     const std::string port = fake.stdout_text().substr(0, fake.stdout_text().find('\n'));
     const std::string secret = "sk-real-" + unique_token();
@@ -180,6 +168,34 @@ TEST_F(SandboxIsolation, ModelRequestsLeaveOnlyThroughTheGatewayWhichAddsTheReal
     EXPECT_THAT(r.out, HasSubstr("CONNECT tunnel failed, response 403"));
     EXPECT_THAT(r.out, HasSubstr("no-direct-route"));
     EXPECT_EQ(test_support::read_file(record.string()), "/v1/responses Bearer " + secret + " ping\n");
+}
+
+TEST_F(SandboxIsolation, TheGatewayReachesAnHttpsUpstreamAndVerifiesItsCertificate) {
+    const fs::path key = scratch_ / "key.pem";
+    const fs::path cert = scratch_ / "cert.pem";
+    ChildProcess openssl({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                          "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout", key.string(), "-out",
+                          cert.string()});
+    ASSERT_EQ(openssl.wait_for_exit(run_timeout), 0) << openssl.stderr_text();
+    const fs::path record = scratch_ / "received.txt";
+    ChildProcess fake({"/usr/bin/python3", test_support::source_path("tests/e2e/fixtures/recording_server.py"),
+                       record.string(), cert.string(), key.string()});
+    ASSERT_TRUE(fake.wait_for_stdout("\n", run_timeout)) << fake.stderr_text();
+    const std::string upstream = "https://localhost:" + fake.stdout_text().substr(0, fake.stdout_text().find('\n'));
+    const std::string secret = "sk-tls-" + unique_token();
+    const std::string call =
+        "curl -sS -H \"Authorization: Bearer $OPENAI_API_KEY\" -d x http://model.internal/v1/responses";
+
+    const auto trusted = run_shell(call, {"--model-upstream", upstream, "--upstream-ca-file", cert.string()},
+                                   {{"OPENAI_API_KEY", secret}});
+    EXPECT_EQ(trusted.exit_code, 0) << trusted.err;
+    EXPECT_EQ(trusted.out, "recorded\n");
+    EXPECT_EQ(test_support::read_file(record.string()), "/v1/responses Bearer " + secret + " x\n");
+
+    // Without the CA the certificate does not verify: the gateway answers 502 and sends nothing.
+    const auto untrusted = run_shell(call, {"--model-upstream", upstream}, {{"OPENAI_API_KEY", secret}});
+    EXPECT_THAT(untrusted.out, HasSubstr("TLS to the upstream failed"));
+    EXPECT_EQ(test_support::read_file(record.string()), "/v1/responses Bearer " + secret + " x\n");
 }
 
 TEST_F(SandboxIsolation, CannotExceedItsProcessLimit) {

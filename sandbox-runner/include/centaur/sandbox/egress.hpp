@@ -23,7 +23,9 @@ struct EgressOptions {
     /// The model gateway: requests for `http://<model_host>/…` go to `model_upstream` + path, with
     /// `placeholder` in the Authorization header replaced by `model_key`.
     std::string model_host = "model.internal";
-    std::string model_upstream;  ///< origin, e.g. http://127.0.0.1:8081 (https is not supported in this build)
+    std::string model_upstream;  ///< origin, e.g. https://api.openai.com or http://127.0.0.1:8081
+    /// CA bundle for https upstreams; empty = the system's trust store.
+    std::string upstream_ca_file;
     std::string placeholder = model_key_placeholder;
     std::string model_key;       ///< secret: never logged, never passed into a sandbox
 };
