@@ -41,6 +41,15 @@ std::string brokers() {
 
 std::string fresh_topic() { return "kafka-log-" + EventUuid::random().hex().substr(0, 12); }
 
+/// Options for a fresh topic of `partitions` on the test broker.
+KafkaLogOptions test_broker_options(std::int32_t partitions) {
+    KafkaLogOptions o;
+    o.brokers = brokers();
+    o.topic = fresh_topic();
+    o.partitions = partitions;
+    return o;
+}
+
 class KafkaEventLogTest : public ::testing::Test {
 protected:
     /// Appends in order from this thread; runs the io_context until every append completed (bounded).
@@ -104,10 +113,7 @@ public:
 };
 
 TEST_F(KafkaEventLogTest, ThreadPartitionAgreesWithMurmur2RandomProducers) {
-    KafkaLogOptions o;
-    o.brokers = brokers();
-    o.topic = fresh_topic();
-    o.partitions = 6;
+    auto o = test_broker_options(6);
     KafkaEventLog log(o, io_.get_executor());
     log.start();
     ASSERT_EQ(log.partitions(), 6);
@@ -144,10 +150,7 @@ TEST_F(KafkaEventLogTest, ThreadPartitionAgreesWithMurmur2RandomProducers) {
 }
 
 TEST_F(KafkaEventLogTest, FatalProducerErrorRecreatesTheProducerAndLosesNothing) {
-    KafkaLogOptions o;
-    o.brokers = brokers();
-    o.topic = fresh_topic();
-    o.partitions = 3;
+    auto o = test_broker_options(3);
     KafkaEventLog log(o, io_.get_executor());
     log.start();
     std::vector<EventEnvelope> events;
@@ -161,10 +164,7 @@ TEST_F(KafkaEventLogTest, FatalProducerErrorRecreatesTheProducerAndLosesNothing)
 }
 
 TEST_F(KafkaEventLogTest, QueueFullIsBackPressureNotAnError) {
-    KafkaLogOptions o;
-    o.brokers = brokers();
-    o.topic = fresh_topic();
-    o.partitions = 2;
+    auto o = test_broker_options(2);
     o.rdkafka["queue.buffering.max.messages"] = "4";
     KafkaEventLog log(o, io_.get_executor());
     log.start();
