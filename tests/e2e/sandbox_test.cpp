@@ -427,6 +427,21 @@ TEST_F(SandboxLifecycle, CreatedOnFirstTurnReusedPausedThenDestroyedAfterTheHotI
     EXPECT_NE(ready_after[2].at("sandbox_id"), ready[0].at("sandbox_id"));
 }
 
+TEST_F(SandboxLifecycle, AWarmPoolSandboxServesTheFirstTurn) {
+    ServerProcess server(db_.url(), {{"SESSION_SANDBOX_WARM_POOL_SIZE", "1"}, {"CENTAUR_MOCK_DELAY_MS", "1"}});
+    const auto deadline = std::chrono::steady_clock::now() + event_timeout;
+    while (server.logs().find("warm pool: 1 of 1 ready") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    const std::string thread = "cli:" + std::string(32, 'e');
+    execute(server, thread, "t1");
+    const auto events = wait_for_events(db_.url(), thread, "session.execution_completed");
+    const auto ready = of_type(events, "session.sandbox_ready");
+    ASSERT_EQ(ready.size(), 1U) << server.logs();
+    EXPECT_EQ(ready[0].at("sandbox_ready_source").as_string(), "warm_pool");
+    EXPECT_EQ(of_type(events, "session.execution_completed").size(), 1U);
+}
+
 TEST_F(SandboxLifecycle, AWallClockKilledTurnEndsWithOneTerminalEventNamingTheLimit) {
     ServerProcess server(db_.url(), {{"SESSION_SANDBOX_MAX_LIFETIME_SECS", "1"}, {"CENTAUR_MOCK_MODE", "hang"}});
     const std::string thread = "cli:" + std::string(32, 'b');
