@@ -5,6 +5,8 @@
 #   make test           build, then scripts/run-tests (local Postgres + ctest); ARGS="-R name" filters
 #   make bench-kafka    build, then the Kafka append benchmark on the local broker (scripts/ensure-kafka);
 #                       ARGS="--events 500000" passes flags; not a test
+#   make fuzz           clang libFuzzer targets (fuzz/, ASan + UBSan) in build-fuzz/, each run FUZZ_SECONDS (30) on
+#                       its corpus in fuzz/corpus/; installs clang first (bootstrap --fuzz); not part of make test
 #   make clean          remove build/
 #   make format         clang-format -i over our C++ sources (when clang-format is installed)
 
@@ -17,7 +19,7 @@ CMAKE := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL cmake
 # Targets run one at a time (`make -j clean test` must not race); the build itself is parallel inside
 # cmake, and a lock on the build dir serialises concurrent `make` invocations.
 .NOTPARALLEL:
-.PHONY: all build release bootstrap run test bench-kafka clean format
+.PHONY: all build release bootstrap run test bench-kafka fuzz clean format
 
 all: build
 
@@ -42,6 +44,10 @@ test: build
 
 bench-kafka: build
 	@brokers=$$(scripts/ensure-kafka) && $(BUILD_DIR)/bin/centaur-bench-kafka-append --brokers "$$brokers" $(ARGS)
+
+fuzz:
+	@scripts/bootstrap --fuzz
+	@scripts/run-fuzz
 
 clean: bootstrap
 	rm -rf $(BUILD_DIR)
