@@ -7,7 +7,11 @@
 
 #include "live_fanout.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include <charconv>
@@ -58,6 +62,7 @@ public:
     asio::awaitable<void> run() {
         // Subscribe before the first read of the projection (the feed starts reading the head concurrently).
         auto ex = co_await asio::this_coro::executor;
+        ex_ = ex;
         sub_ = fanout_.subscribe(key_, ex);
         sub_->set_cut_off([this] { sse_.close(); });
         sse_.on_close([weak = std::weak_ptr<LiveFanout::Subscription>(sub_)] {
@@ -109,8 +114,7 @@ private:
     /// times, then the stream ends with a stream error.
     asio::awaitable<Replay> replay_page(bool must_progress) {
         for (int attempt = 0;; ++attempt) {
-            const std::optional<std::string> every_execution;  // the filter applies after the continuity check
-            auto page = co_await queries_.read_after(key_, cursor_.event_id, every_execution, options_.page_size);
+            auto page = co_await read_page();
             if (!sse_.open()) co_return Replay::over;
             if (!page) {
                 if (attempt >= options_.max_retries) {
@@ -128,6 +132,7 @@ private:
             const bool whole = contiguous == page->size();
             if (contiguous > 0 || (whole && !must_progress)) {
                 const bool full = page->size() == options_.page_size;
+                if (whole && full) read_ahead(page->back().event_id);  // overlaps this page's writes
                 page->resize(contiguous);
                 if (!co_await send_all(*page)) co_return Replay::over;
                 co_return whole && !full ? Replay::caught_up : Replay::more;
@@ -139,6 +144,37 @@ private:
             }
             co_await pause();
         }
+    }
+
+    /// A replay read issued ahead of need: the page after `after`, delivered into `page`, then `done` fires.
+    struct PendingRead {
+        explicit PendingRead(asio::any_io_executor ex) : done(std::move(ex), Clock::time_point::max()) {}
+        EventId after{0};
+        std::optional<result<std::vector<StoredEvent>>> page;
+        asio::steady_timer done;
+    };
+
+    /// Starts reading the page after `after` (unfiltered: the filter applies after the continuity check).
+    void read_ahead(EventId after) {
+        auto pending = std::make_shared<PendingRead>(ex_);
+        pending->after = after;
+        const std::optional<std::string> every_execution;
+        asio::co_spawn(ex_, queries_.read_after(key_, after, every_execution, options_.page_size),
+                       [pending](std::exception_ptr e, result<std::vector<StoredEvent>> page) {
+                           if (e) page = make_error_code(errc::store_unavailable);
+                           pending->page = std::move(page);
+                           pending->done.cancel();
+                       });
+        ahead_ = std::move(pending);
+    }
+
+    /// The page after the cursor: the read issued ahead when it is for the cursor, else a new one. A page read
+    /// earlier is still a contiguous prefix of what follows the cursor (at worst shorter than today's).
+    asio::awaitable<result<std::vector<StoredEvent>>> read_page() {
+        if (!ahead_ || ahead_->after != cursor_.event_id) read_ahead(cursor_.event_id);
+        auto pending = std::move(ahead_);
+        while (!pending->page) co_await pending->done.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_return std::move(*pending->page);
     }
 
     /// Sends `events` in writes of at most max_write_bytes of data each.
@@ -208,7 +244,9 @@ private:
     const EventId floor_;   ///< events with an id at or below this are handled but not written
     const std::optional<std::string> execution_id_;
     http::SseStream& sse_;
+    asio::any_io_executor ex_;
     std::shared_ptr<LiveFanout::Subscription> sub_;
+    std::shared_ptr<PendingRead> ahead_;
     std::vector<StoredEvent> batch_;
     std::vector<std::string> ids_;
     std::vector<http::SseFrame> frames_;
