@@ -5,6 +5,9 @@
 #   make test           build, then scripts/run-tests (local Postgres + ctest); ARGS="-R name" filters
 #   make bench-kafka    build, then the Kafka append benchmark on the local broker (scripts/ensure-kafka);
 #                       ARGS="--events 500000" passes flags; not a test
+#   make bench          build, then bench/run-bench: every headline figure against a same-run baseline, report
+#                       in bench/results/<stamp>.{json,md,png}; ARGS="--only ingest,replay" picks scenarios
+#   make bench-quick    the same at small sizes (under 3 minutes)
 #   make fuzz           clang libFuzzer targets (fuzz/, ASan + UBSan) in build-fuzz/, each run FUZZ_SECONDS (30) on
 #                       its corpus in fuzz/corpus/; installs clang first (bootstrap --fuzz); not part of make test
 #   make clean          remove build/
@@ -19,7 +22,7 @@ CMAKE := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL cmake
 # Targets run one at a time (`make -j clean test` must not race); the build itself is parallel inside
 # cmake, and a lock on the build dir serialises concurrent `make` invocations.
 .NOTPARALLEL:
-.PHONY: all build release bootstrap run test bench-kafka fuzz clean format
+.PHONY: all build release bootstrap run test bench-kafka bench bench-quick fuzz clean format
 
 all: build
 
@@ -44,6 +47,12 @@ test: build
 
 bench-kafka: build
 	@brokers=$$(scripts/ensure-kafka) && $(BUILD_DIR)/bin/centaur-bench-kafka-append --brokers "$$brokers" $(ARGS)
+
+bench: build
+	@CENTAUR_BUILD_DIR=$(BUILD_DIR) bench/run-bench $(ARGS)
+
+bench-quick: build
+	@CENTAUR_BUILD_DIR=$(BUILD_DIR) bench/run-bench --quick $(ARGS)
 
 fuzz:
 	@scripts/bootstrap --fuzz
