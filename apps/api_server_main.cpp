@@ -8,6 +8,7 @@
 #include <centaur/http/server.hpp>
 #include <centaur/ingest/auth.hpp>
 #include <centaur/ingest/session_routes.hpp>
+#include <centaur/ingest/slack_webhook.hpp>
 #include "log_selection.hpp"
 #include "rebuild_projections.hpp"
 #include <centaur/log/postgres_event_log.hpp>
@@ -20,6 +21,9 @@
 #include <centaur/projections/projector.hpp>
 #include <centaur/projections/session_queries.hpp>
 #include <centaur/sandbox/local_backend.hpp>
+#include <centaur/schemas/payloads.hpp>
+#include <centaur/slack/reply_streamer.hpp>
+#include <centaur/slack/web_api_client.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -45,6 +49,22 @@ namespace {
 
 constexpr auto shutdown_bound = 10s;
 constexpr auto summary = "centaur-api-server: session API, event log, processor and projections of Centaur.";
+
+/// Slack (upstream Slackbot v2's names, plus SLACK_API_BASE_URL as an alias of SLACK_API_URL).
+std::vector<OptionSpec> slack_option_specs() {
+    return {
+        {"slack-signing-secret", "SLACK_SIGNING_SECRET", "",
+         "Slack app signing secret; enables POST /api/webhooks/slack (api role)", false, true},
+        {"slack-bot-token", "SLACK_BOT_TOKEN", "",
+         "Slack bot token (xoxb-...); enables replies in Slack threads (processor role)", false, true},
+        {"slack-api-url", "SLACK_API_URL", "https://slack.com/api/",
+         "Slack Web API base URL (http:// allowed, for a fake Slack; SLACK_API_BASE_URL is an alias)"},
+        {"slack-bot-user-id", "SLACK_BOT_USER_ID", "",
+         "the bot's Slack user id (default: from each event's authorizations)"},
+        {"slack-default-harness", "SLACKBOTV2_DEFAULT_HARNESS", "codex", "harness of sessions Slack creates"},
+        {"session-idle-timeout-ms", "SESSION_IDLE_TIMEOUT_MS", "10800000", "idle_timeout_ms of executions Slack starts"},
+    };
+}
 
 std::vector<OptionSpec> option_specs() {
     std::vector<OptionSpec> specs = {
@@ -97,6 +117,7 @@ std::vector<OptionSpec> option_specs() {
         {"log-level", "LOG_LEVEL", "info", "trace, debug, info, warn, error"},
     };
     for (auto& spec : apps::log_option_specs()) specs.push_back(std::move(spec));
+    for (auto& spec : slack_option_specs()) specs.push_back(std::move(spec));
     for (const auto& spec : ingest::ingress_key_specs()) {
         std::string flag = spec.env_name;
         for (auto& ch : flag) ch = ch == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -255,6 +276,22 @@ int main(int argc, char** argv) {
             "' is not available (supported: mock, codex-app-server)");
     }
 
+    ingest::SlackWebhookOptions slack_options;
+    slack_options.signing_secret = config->get("slack-signing-secret");
+    slack_options.bot_user_id = config->get("slack-bot-user-id");
+    slack_options.default_harness = config->get("slack-default-harness");
+    if (!is_known_harness(slack_options.default_harness))
+        die("SLACKBOTV2_DEFAULT_HARNESS='" + slack_options.default_harness + "' is not a known harness");
+    auto slack_idle = config->get_int("session-idle-timeout-ms", 1, std::int64_t{1} << 40, &error);
+    if (!slack_idle) die(error);
+    slack_options.idle_timeout_ms = static_cast<std::uint64_t>(*slack_idle);
+    slack_options.max_duration_ms = static_cast<std::uint64_t>(*default_max);
+    slack::WebApiOptions slack_api;
+    slack_api.base_url = config->provided("slack-api-url") ? config->get("slack-api-url")
+                                                           : env_or("SLACK_API_BASE_URL", config->get("slack-api-url"));
+    slack_api.bot_token = config->get("slack-bot-token");
+    if (std::string why; !slack::BaseUrl::parse(slack_api.base_url, &why)) die("SLACK_API_URL " + why);
+
     std::map<std::string, std::string> keys{{"CENTAUR_APIRS_ADMIN_API_KEY", config->get("admin-api-key")}};
     for (const auto& spec : ingest::ingress_key_specs()) {
         std::string flag = spec.env_name;
@@ -310,6 +347,19 @@ int main(int argc, char** argv) {
     events_options.buffer_events = static_cast<std::size_t>(*sse_buffer);
     events_options.probe = &stream_probe;
     if (roles.api) routes.push_back(projections::events_route(queries, hub, events_options));
+    ingest::SlackWebhookProbe slack_webhook_probe(*registry);
+    slack::SlackReplyProbe slack_reply_probe(*registry);
+    std::unique_ptr<slack::WebApiSlackClient> slack_client;
+    std::unique_ptr<slack::ReplyStreamer> slack_replies;
+    if (roles.api && !slack_options.signing_secret.empty())
+        routes.push_back(ingest::slack_webhook_route(event_log, queries, readiness, slack_options, &slack_webhook_probe));
+    if (roles.processor && !slack_api.bot_token.empty()) {
+        slack_client = std::make_unique<slack::WebApiSlackClient>(io.get_executor(), slack_api);
+        slack_replies = std::make_unique<slack::ReplyStreamer>(io, event_log, *slack_client,
+                                                               slack::ReplyStreamerOptions{}, &slack_reply_probe);
+    } else if (roles.processor && !slack_options.signing_secret.empty()) {
+        spdlog::warn("SLACK_BOT_TOKEN is not set: Slack events are ingested but no reply is posted");
+    }
     routes.push_back(http::metrics_route(*registry));
     http::Server server(io, http_options, std::move(routes), ingest::make_guard(*auth, readiness), &http_probe);
 
@@ -346,6 +396,7 @@ int main(int argc, char** argv) {
         selected_log.start_embedded();
         if (projector) projector->start();
         if (processor) processor->start();
+        if (slack_replies) slack_replies->start();
         started = true;
     });
 
@@ -371,6 +422,7 @@ int main(int argc, char** argv) {
         asio::co_spawn(
             io,
             [&]() -> asio::awaitable<void> {
+                if (started && slack_replies) co_await slack_replies->stop();
                 if (started && processor) co_await processor->stop();
                 co_await sandboxes.shutdown();
             },

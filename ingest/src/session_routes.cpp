@@ -1,4 +1,7 @@
 #include <centaur/ingest/session_routes.hpp>
+
+#include "session_writes.hpp"
+
 #include <centaur/schemas/event_types.hpp>
 #include <centaur/schemas/payloads.hpp>
 
@@ -51,12 +54,6 @@ std::variant<std::optional<std::uint64_t>, std::string> duration_field(const jso
     if (f->is_uint64()) return std::optional<std::uint64_t>{f->as_uint64()};
     if (f->is_int64() && f->as_int64() >= 0) return std::optional<std::uint64_t>{static_cast<std::uint64_t>(f->as_int64())};
     return std::string(key) + " must be a non-negative integer";
-}
-
-EventEnvelope input_event(const ThreadKey& key, EventUuid uuid, std::string_view type, json::value payload,
-                          std::optional<std::string> execution_id = std::nullopt) {
-    return EventEnvelope{uuid, key, std::move(execution_id), std::string(type), std::move(payload), now_micros(),
-                         EventSource::ingest};
 }
 
 json::value context_of(const ThreadKey& key) {
@@ -148,7 +145,7 @@ struct Routes {
             if (s.harness_type != harness_type && !restart) co_return harness_conflict(s.harness_type, harness_type);
             if (s.harness_type != harness_type) {
                 SessionCreated created{harness_type, persona, metadata, true};
-                auto event = input_event(key, EventUuid::random(), event_type::session_created, to_json(created));
+                auto event = session_created_event(key, std::move(created), false);
                 auto failed = co_await append_and_wait(std::move(event), true);
                 if (failed) co_return *failed;
                 switched = true;
@@ -157,8 +154,7 @@ struct Routes {
             // Concurrent first creations with one harness are one event; with different harnesses the first
             // projected wins and the others get 409 below.
             SessionCreated created{harness_type, persona, metadata, false};
-            auto event = input_event(key, EventUuid::derived(key.str() + "/session/" + harness_type),
-                                     event_type::session_created, to_json(created));
+            auto event = session_created_event(key, std::move(created), true);
             auto failed = co_await append_and_wait(std::move(event), true);
             if (failed) co_return *failed;
         }
@@ -228,10 +224,9 @@ struct Routes {
                 client_id = std::string(c->as_string());
             json::object metadata;
             if (auto* md = o.if_contains("metadata"); md && md->is_object()) metadata = md->as_object();
-            const auto uuid = client_id ? EventUuid::derived(key.str() + "/message/" + *client_id) : EventUuid::random();
-            MessageAppended payload{message_id_from(uuid), client_id, r, parts->as_array(), std::move(metadata)};
-            ids.emplace_back(payload.message_id);
-            events.push_back(input_event(key, uuid, event_type::message_appended, to_json(payload)));
+            auto event = message_appended_event(key, client_id, r, parts->as_array(), std::move(metadata));
+            ids.emplace_back(message_id_from(event.event_uuid));
+            events.push_back(std::move(event));
         }
         if (auto missing = co_await require_session(key)) co_return *missing;
         for (std::size_t i = 0; i < events.size(); ++i) {
@@ -289,12 +284,9 @@ struct Routes {
         metadata.erase("requester_principal_foreign_id");
 
         if (auto missing = co_await require_session(key)) co_return *missing;
-        const auto uuid = idempotency_key ? EventUuid::derived(key.str() + "/execute/" + *idempotency_key)
-                                          : EventUuid::random();
-        ExecutionRequested payload{execution_id_from(uuid), idempotency_key, std::move(input_lines), idle.value_or(0),
-                                   max.value_or(0), std::move(metadata)};
-        const auto execution_id = payload.execution_id;
-        auto event = input_event(key, uuid, event_type::execution_requested, to_json(payload), execution_id);
+        auto event = execution_requested_event(key, idempotency_key, std::move(input_lines), idle.value_or(0),
+                                               max.value_or(0), std::move(metadata));
+        const auto execution_id = *event.execution_id;
         if (auto failed = co_await append_and_wait(std::move(event), false)) co_return *failed;
         std::string status = "queued";
         if (auto current = co_await store.get_execution(key, execution_id); current && *current)
@@ -324,9 +316,7 @@ struct Routes {
                 {"ok", true}, {"interrupted", false}, {"execution_id", nullptr}, {"thread_key", key.str()}});
         }
         const auto execution_id = (*active)->execution_id;
-        InterruptRequested requested{execution_id, reason};
-        auto event =
-            input_event(key, EventUuid::random(), event_type::interrupt_requested, to_json(requested), execution_id);
+        auto event = interrupt_requested_event(key, execution_id, reason);
         if (auto failed = co_await append_and_wait(std::move(event), false)) co_return *failed;
         co_return json_response(json::object{
             {"ok", true}, {"interrupted", true}, {"execution_id", execution_id}, {"thread_key", key.str()}});
