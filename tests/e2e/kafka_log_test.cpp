@@ -246,5 +246,36 @@ TEST(RebuildProjections, KafkaLogRebuildEqualsTheOriginalRowForRow) {
     rebuild_round_trip({{"CENTAUR_KAFKA_BROKERS", brokers()}, {"CENTAUR_KAFKA_TOPIC", fresh_topic()}});
 }
 
+TEST(KafkaLog, TwoProcessorProcessesSplitThreadsAndRunEachTurnOnce) {
+    TestDatabase db;
+    const auto topic = fresh_topic();
+    auto env = [&](const char* roles) {
+        return std::map<std::string, std::string>{
+            {"CENTAUR_KAFKA_BROKERS", brokers()}, {"CENTAUR_KAFKA_TOPIC", topic}, {"CENTAUR_ROLES", roles}};
+    };
+    ServerProcess api(db.url(), env("api,projector"));
+    ServerProcess first(db.url(), env("processor"));
+    ServerProcess second(db.url(), env("processor"));  // ready once its share of the partitions is caught up
+    std::vector<std::string> keys;
+    for (int i = 0; i < 6; ++i) {
+        keys.push_back(smoke_turn(api));
+        ASSERT_FALSE(keys.back().empty()) << first.logs() << second.logs();
+    }
+    pqxx::connection c(db.url());
+    pqxx::nontransaction tx(c);
+    for (const auto& key : keys) {
+        const auto counts = tx.exec_params(
+            "select count(*) filter (where event_type = 'session.execution_started'), "
+            "count(*) filter (where event_type in ('session.execution_completed', 'session.execution_failed', "
+            "'session.execution_cancelled')) from session_events where thread_key = $1",
+            key);
+        EXPECT_EQ(counts[0][0].as<int>(), 1) << key;
+        EXPECT_EQ(counts[0][1].as<int>(), 1) << key;
+    }
+    EXPECT_NE(first.logs().find("caught up with partition"), std::string::npos) << first.logs();
+    EXPECT_NE(second.logs().find("caught up with partition"), std::string::npos) << second.logs();
+    EXPECT_NE(first.logs().find("partitions revoked"), std::string::npos) << "the first processor handed partitions over";
+}
+
 }  // namespace
 }  // namespace centaur::e2e
