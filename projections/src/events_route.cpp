@@ -92,6 +92,7 @@ public:
                     break;
                 }
                 case LiveFanout::Status::waiting:
+                    release_buffers();
                     co_await sub_->wait(Clock::time_point::max());
                     break;
                 case LiveFanout::Status::lapped: {
@@ -175,6 +176,15 @@ private:
         auto pending = std::move(ahead_);
         while (!pending->page) co_await pending->done.async_wait(asio::as_tuple(asio::use_awaitable));
         co_return std::move(*pending->page);
+    }
+
+    /// An idle stream keeps no replay page: what a client costs while it waits stays small.
+    void release_buffers() {
+        constexpr std::size_t idle_capacity = 64;
+        ahead_.reset();
+        if (batch_.capacity() > idle_capacity) std::vector<StoredEvent>().swap(batch_);
+        if (ids_.capacity() > idle_capacity) std::vector<std::string>().swap(ids_);
+        if (frames_.capacity() > idle_capacity) std::vector<http::SseFrame>().swap(frames_);
     }
 
     /// Sends `events` in writes of at most max_write_bytes of data each.
