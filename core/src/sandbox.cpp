@@ -13,4 +13,8 @@ std::string_view to_string(SandboxStatus s) {
     return "unknown";
 }
 
+boost::asio::awaitable<result<ExecResult>> Sandbox::exec(std::vector<std::string>, std::chrono::milliseconds) {
+    co_return errc::sandbox_failed;
+}
+
 }  // namespace centaur

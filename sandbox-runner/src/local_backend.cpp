@@ -368,7 +368,11 @@ asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::start_san
     auto sandbox = LocalSandbox::adopt(executor_, id, workspace, std::move(spawned->child), options_.max_line_bytes,
                                        LocalSandbox::Extras{std::move(cgroup), !own_workspace, limits.max_lifetime,
                                                             [admission] { admission->release(); }, egress,
-                                                            egress_dir});
+                                                            egress_dir,
+                                                            LocalSandbox::Extras::ExecSetup{
+                                                                report.isolated, "/usr/bin/nsenter",
+                                                                report.switch_user, report.uid, report.gid,
+                                                                request.env}});
     sandbox->set_prewarmed(prewarmed);
 
     ExecReport exec_report;

@@ -9,6 +9,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -421,6 +422,31 @@ TEST_P(LocalBackendTest, RunsTheMockAgentWithTheSpecsHarness) {
         lines[4],
         R"({"type":"item.agentMessage.delta","turnId":"mock-turn-1","delta":"PONG model=gpt-x harness=claude"})");
     EXPECT_THAT(lines[5], ::testing::HasSubstr(R"("status":"completed")"));
+}
+
+TEST_P(LocalBackendTest, ExecRunsACommandInsideTheRunningSandbox) {
+    LocalSandboxBackend backend(io_.get_executor(), options({"/bin/cat"}));
+    auto sandbox = create(backend);
+    auto r = run(sandbox->exec({"/bin/sh", "-c", "pwd; echo made > exec-file; echo oops >&2; exit 3"},
+                               std::chrono::milliseconds(5000)));
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->exit_code, 3);
+    EXPECT_EQ(r->output, (isolated() ? std::string("/workspace") : fs::canonical(root_ / sandbox->id()).string()) + "\n");
+    EXPECT_EQ(r->error_output, "oops\n");
+    EXPECT_FALSE(r->timed_out);
+    EXPECT_TRUE(fs::exists(root_ / sandbox->id() / "exec-file")) << "exec does not share the workspace";
+    if (isolated()) {
+        // Same pid namespace as the workload: it sees the sandbox's processes only.
+        auto ps = run(sandbox->exec({"/bin/sh", "-c", "ls /proc | grep -c '^[0-9]'"}, std::chrono::milliseconds(5000)));
+        ASSERT_TRUE(ps);
+        EXPECT_LT(std::stoi(ps->output), 10) << ps->output;
+    }
+    auto slow = run(sandbox->exec({"/bin/sleep", "30"}, std::chrono::milliseconds(200)));
+    ASSERT_TRUE(slow);
+    EXPECT_TRUE(slow->timed_out);
+    EXPECT_EQ(slow->exit_code, 128 + SIGKILL);
+    run(sandbox->stop());
+    EXPECT_EQ(run(sandbox->exec({"/bin/true"}, std::chrono::milliseconds(1000))).error(), errc::sandbox_gone);
 }
 
 TEST_P(LocalBackendTest, RunningLimitQueuesCreatesUntilASlotFrees) {

@@ -8,10 +8,12 @@
 
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <fstream>
+#include <optional>
 #include <utility>
 
 namespace asio = boost::asio;
@@ -25,6 +27,28 @@ constexpr unsigned char utf8_continuation_mask = 0xC0;
 constexpr unsigned char utf8_continuation_bits = 0x80;
 constexpr std::streamoff stderr_tail_bytes = 2048;
 constexpr int cgroup_removal_attempts = 100;
+constexpr std::size_t exec_output_cap = std::size_t{1} << 20;
+constexpr std::size_t exec_read_chunk = 16 * 1024;
+constexpr int exit_signal_base = 128;
+
+constexpr int workload_poll_attempts = 400;
+constexpr auto workload_poll_interval = std::chrono::milliseconds(5);
+
+/// The command name of `pid` (/proc/<pid>/comm), empty when it is gone.
+std::string process_name(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+    std::string name;
+    std::getline(in, name);
+    return name;
+}
+
+/// The first child of `pid` (from /proc/<pid>/task/<pid>/children), if any.
+std::optional<pid_t> first_child(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+    pid_t child = 0;
+    if (in >> child) return child;
+    return std::nullopt;
+}
 constexpr auto cgroup_removal_interval = std::chrono::milliseconds(10);
 
 bool is_continuation_byte(char c) {
@@ -79,7 +103,8 @@ LocalSandbox::LocalSandbox(asio::any_io_executor executor, std::string id, std::
       lifetime_timer_(executor),
       on_released_(std::move(extras.on_released)),
       egress_(std::move(extras.egress)),
-      egress_dir_(std::move(extras.egress_dir)) {
+      egress_dir_(std::move(extras.egress_dir)),
+      exec_setup_(std::move(extras.exec)) {
     CENTAUR_ASSERT(max_line_bytes_ > 0, "max_line_bytes must be positive");
 }
 
@@ -247,6 +272,93 @@ asio::awaitable<void> LocalSandbox::stop() {
     stopped_event_.cancel();
     if (auto release = std::exchange(on_released_, nullptr)) release();
     spdlog::info("sandbox {} stopped", id_);
+}
+
+asio::awaitable<result<ExecResult>> LocalSandbox::exec(std::vector<std::string> argv,
+                                                       std::chrono::milliseconds timeout) {
+    auto self = shared_from_this();
+    if (argv.empty()) co_return errc::invalid_argument;
+    if (status_ != SandboxStatus::running || stop_state_ != StopState::not_stopped || reaped_)
+        co_return errc::sandbox_gone;
+    SpawnRequest request;
+    if (exec_setup_.isolated) {
+        // bwrap (leader) -> its pid-namespace init -> the workload: enter the workload's namespaces, once
+        // bubblewrap has finished setting them up (the grandchild no longer runs bwrap).
+        std::optional<pid_t> workload;
+        asio::steady_timer poll(stdout_.get_executor());
+        for (int attempt = 0; attempt < workload_poll_attempts && !workload; ++attempt) {
+            auto init = first_child(pid_);
+            auto candidate = init ? first_child(*init) : std::nullopt;
+            if (candidate && process_name(*candidate) != "bwrap") {
+                workload = candidate;
+                break;
+            }
+            poll.expires_after(workload_poll_interval);
+            co_await poll.async_wait(use_tuple);
+            if (status_ != SandboxStatus::running) co_return errc::sandbox_gone;
+        }
+        if (!workload) co_return errc::sandbox_gone;
+        request.argv = {exec_setup_.nsenter, "--target", std::to_string(*workload), "--user", "--mount", "--net",
+                        "--ipc", "--uts", "--pid", "--root", "--wd", "-S", std::to_string(exec_setup_.uid), "-G",
+                        std::to_string(exec_setup_.gid), "--"};
+        request.argv.insert(request.argv.end(), argv.begin(), argv.end());
+    } else {
+        std::string search_path = "/usr/local/bin:/usr/bin:/bin";
+        for (const auto& entry : exec_setup_.env)
+            if (entry.rfind("PATH=", 0) == 0) search_path = entry.substr(5);
+        auto program = find_program(argv.front(), search_path);
+        if (!program) co_return errc::not_found;
+        request.argv = std::move(argv);
+        request.argv.front() = program->string();
+        if (exec_setup_.switch_user) request.run_as = SpawnRequest::Credentials{exec_setup_.uid, exec_setup_.gid};
+    }
+    request.env = exec_setup_.env;
+    request.cwd = workspace_;
+    char stderr_template[] = "/tmp/centaur-exec-stderr-XXXXXX";
+    const int stderr_fd = ::mkstemp(stderr_template);
+    if (stderr_fd < 0) co_return errc::sandbox_failed;
+    ::close(stderr_fd);
+    request.stderr_path = stderr_template;
+    std::vector<UniqueFd> procs_files;
+    if (cgroup_) procs_files = cgroup_->open_procs_files();
+    for (const auto& fd : procs_files) request.cgroup_procs_fds.push_back(fd.get());
+    auto spawned = spawn_process(request);
+    procs_files.clear();
+    if (!spawned) {
+        std::filesystem::remove(request.stderr_path);
+        co_return errc::sandbox_failed;
+    }
+    spawned->child.stdin_fd.reset();
+    const pid_t child = spawned->child.pid;
+    auto executor = stdout_.get_executor();
+    asio::posix::stream_descriptor out(executor, spawned->child.stdout_fd.release());
+    asio::posix::stream_descriptor exited(executor, spawned->child.pidfd.release());
+    ExecResult collected;
+    asio::steady_timer deadline(executor, timeout);
+    deadline.async_wait([child, &collected](const boost::system::error_code& ec) {
+        if (ec) return;
+        collected.timed_out = true;
+        ::kill(-child, SIGKILL);
+    });
+    std::string chunk(exec_read_chunk, '\0');
+    for (;;) {
+        auto [ec, n] = co_await out.async_read_some(asio::buffer(chunk), use_tuple);
+        const std::size_t room = exec_output_cap - std::min(exec_output_cap, collected.output.size());
+        collected.output.append(chunk.data(), std::min(n, room));
+        collected.truncated = collected.truncated || n > room;
+        if (ec) break;
+    }
+    // waitpid below blocks only if the pidfd wait failed, which leaves the child to the deadline's SIGKILL.
+    auto [wait_ec] = co_await exited.async_wait(asio::posix::descriptor_base::wait_read, use_tuple);
+    if (wait_ec) ::kill(-child, SIGKILL);
+    deadline.cancel();
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    collected.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : exit_signal_base + WTERMSIG(status);
+    collected.error_output = read_tail(request.stderr_path, static_cast<std::streamoff>(exec_output_cap));
+    std::filesystem::remove(request.stderr_path);
+    co_return collected;
 }
 
 void LocalSandbox::watch_exit() {

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace centaur::sandbox {
 
@@ -43,6 +44,15 @@ public:
         std::function<void()> on_released;      ///< called once, when stop() finished or on destruction
         std::shared_ptr<EgressProxy> egress;     ///< stopped with the sandbox
         std::filesystem::path egress_dir;        ///< removed with the sandbox
+        /// How exec() starts a command: into the workload's namespaces (nsenter) when isolated, else directly.
+        struct ExecSetup {
+            bool isolated = false;
+            std::string nsenter = "/usr/bin/nsenter";
+            bool switch_user = false;
+            uid_t uid = 0;
+            gid_t gid = 0;
+            std::vector<std::string> env;
+        } exec;
     };
 
     /// Takes ownership of `child` and `workspace` and starts watching for the child's exit.
@@ -66,6 +76,8 @@ public:
     boost::asio::awaitable<void> stop() override;
     std::string termination_reason() const override { return termination_reason_; }
     bool prewarmed() const override { return prewarmed_; }
+    boost::asio::awaitable<result<ExecResult>> exec(std::vector<std::string> argv,
+                                                    std::chrono::milliseconds timeout) override;
     void set_prewarmed(bool value) { prewarmed_ = value; }
 
     /// Closes the workload's stdin (it sees EOF); later writes fail with sandbox_gone.
@@ -117,6 +129,7 @@ private:
     bool prewarmed_ = false;
     std::shared_ptr<EgressProxy> egress_;
     std::filesystem::path egress_dir_;
+    Extras::ExecSetup exec_setup_;
 };
 
 }  // namespace centaur::sandbox

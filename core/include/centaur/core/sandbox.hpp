@@ -6,10 +6,12 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace centaur {
 
@@ -20,6 +22,15 @@ struct SandboxSpec {
     std::string thread_key;
     std::string harness_type;                  ///< codex, amp, … (the workload's CENTAUR_HARNESS_TYPE)
     std::map<std::string, std::string> env;    ///< extra environment for the workload
+};
+
+/// What `Sandbox::exec` collected from one command.
+struct ExecResult {
+    int exit_code = -1;        ///< 128 + signal when a signal ended it
+    std::string output;        ///< stdout (at most the backend's cap; `truncated` says so)
+    std::string error_output;  ///< stderr (same cap)
+    bool truncated = false;
+    bool timed_out = false;    ///< killed at the deadline
 };
 
 /// A running sandbox. Owned by the processor (shared_ptr); all calls come from the processor's io_context
@@ -44,6 +55,11 @@ public:
     virtual std::string termination_reason() const { return {}; }
     /// True when the backend started it ahead of demand (warm pool) and handed it to this thread.
     virtual bool prewarmed() const { return false; }
+    /// Runs `argv` inside this running sandbox (same namespaces, uid, cgroups, workspace as cwd, the workload's
+    /// environment) and collects its output and status; killed at `timeout`. errc::sandbox_gone unless
+    /// running; errc::sandbox_failed when the backend cannot exec (the default).
+    virtual boost::asio::awaitable<result<ExecResult>> exec(std::vector<std::string> argv,
+                                                            std::chrono::milliseconds timeout);
 };
 
 /// Creates sandboxes. Thread: the processor's io_context. Implementations: LocalSandboxBackend (processes),
