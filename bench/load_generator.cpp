@@ -35,6 +35,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -418,7 +419,8 @@ struct TailCtx {
     std::int64_t delivered = 0;      // stamped events after the warm-up that reached a client
     std::int64_t attached = 0;       // clients whose stream has started
     std::int64_t stream_errors = 0;  // clients whose stream failed or got session.stream_error
-    std::int64_t warm_ns = 0;
+    // Stamps before this (ns, steady clock) are history or warm-up; unknown until the schedule starts.
+    std::int64_t warm_ns = std::numeric_limits<std::int64_t>::max();
     bool stopping = false;
     std::vector<std::shared_ptr<tcp::socket>> sockets;
 };
