@@ -24,6 +24,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "samples.hpp"
+
 #include <openssl/hmac.h>
 #include <unistd.h>
 
@@ -173,23 +175,7 @@ std::string hmac_hex(const std::string& key, const std::string& data) {
     return out;
 }
 
-/// Latencies in ns; percentiles by nearest rank.
-struct Samples {
-    std::vector<std::int64_t> ns;
-    double pct(double p) {
-        if (ns.empty()) return 0;
-        std::sort(ns.begin(), ns.end());
-        const auto rank = static_cast<std::size_t>(p / 100.0 * static_cast<double>(ns.size() - 1) + 0.5);
-        return static_cast<double>(ns[std::min(rank, ns.size() - 1)]) / ns_per_ms;
-    }
-    std::string json_fields(const std::string& prefix) {
-        std::ostringstream s;
-        s << "\"" << prefix << "samples\":" << ns.size() << ",\"" << prefix << "p50_ms\":" << pct(50) << ",\"" << prefix
-          << "p90_ms\":" << pct(90) << ",\"" << prefix << "p99_ms\":" << pct(99) << ",\"" << prefix
-          << "p999_ms\":" << pct(99.9) << ",\"" << prefix << "max_ms\":" << pct(100);
-        return s.str();
-    }
-};
+using centaur::bench::Samples;
 
 long rss_kb(int pid) {
     std::ifstream f("/proc/" + std::to_string(pid) + "/status");
@@ -412,9 +398,7 @@ awaitable<bool> read_lines(tcp::socket& sock, const Target& t, const std::string
 }
 
 struct TailCtx {
-    Options o;
-    Target target;
-    Schedule sched;                  // appends
+    PostCtx post;                    // the appends (message POSTs, the post mode's schedule and figures)
     Samples delivery;                // append intended time -> arrival at a client
     std::int64_t delivered = 0;      // stamped events after the warm-up that reached a client
     std::int64_t attached = 0;       // clients whose stream has started
@@ -429,8 +413,8 @@ awaitable<void> sse_client(TailCtx& c, int thread) {
     auto ex = co_await asio::this_coro::executor;
     auto sock = std::make_shared<tcp::socket>(ex);
     c.sockets.push_back(sock);
-    co_await sock->async_connect(c.target.endpoint, use_awaitable);
-    const std::string target = "/api/session/" + thread_key_for(c.o, thread) + "/events?after_event_id=0";
+    co_await sock->async_connect(c.post.target.endpoint, use_awaitable);
+    const std::string target = "/api/session/" + thread_key_for(c.post.o, thread) + "/events?after_event_id=0";
     auto on_line = [&c](std::string_view line) {
         if (line.rfind("event: session.stream_error", 0) == 0) ++c.stream_errors;
         if (line.rfind("data:", 0) != 0) return true;
@@ -443,37 +427,8 @@ awaitable<void> sse_client(TailCtx& c, int thread) {
         return true;
     };
     auto on_first = [&c] { ++c.attached; };
-    const bool ok = co_await read_lines(*sock, c.target, target, on_line, on_first);
+    const bool ok = co_await read_lines(*sock, c.post.target, target, on_line, on_first);
     if (!ok && !c.stopping) ++c.stream_errors;
-}
-
-/// Appender for tail mode: like post_worker but only messages, without per-request latency (that is the
-/// post mode's figure); a failure is counted.
-awaitable<void> append_worker(TailCtx& c) {
-    auto ex = co_await asio::this_coro::executor;
-    tcp::socket sock(ex);
-    co_await sock.async_connect(c.target.endpoint, use_awaitable);
-    sock.set_option(tcp::no_delay(true));
-    beast::flat_buffer buf;
-    asio::steady_timer timer(ex);
-    PostCtx post{c.o, c.target, {}};
-    for (;;) {
-        const std::int64_t i = c.sched.next++;
-        if (i >= c.sched.total) break;
-        const auto intended = c.sched.intended(i);
-        if (Clock::now() < intended) {
-            timer.expires_at(intended);
-            co_await timer.async_wait(use_awaitable);
-        }
-        auto req = build_post(post, i, intended);
-        co_await http::async_write(sock, req, use_awaitable);
-        http::response<http::string_body> res;
-        co_await http::async_read(sock, buf, res, use_awaitable);
-        if (res.result_int() / 100 == 2) ++c.sched.ok;
-        else ++c.sched.errors;
-        if (i >= c.sched.warm) ++c.sched.statuses[res.result_int()];
-        c.sched.last_done = Clock::now();
-    }
 }
 
 awaitable<void> wait_until(asio::steady_timer& timer, Clock::time_point deadline) {
@@ -484,25 +439,25 @@ awaitable<void> wait_until(asio::steady_timer& timer, Clock::time_point deadline
 awaitable<void> tail_driver(TailCtx& c, asio::io_context& io) {
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer timer(ex);
-    for (int i = 0; i < c.o.clients; ++i) spawn_logged(io, sse_client(c, i % c.o.threads));
+    for (int i = 0; i < c.post.o.clients; ++i) spawn_logged(io, sse_client(c, i % c.post.o.threads));
     const auto attach_deadline = Clock::now() + request_timeout;
-    while (c.attached < c.o.clients && Clock::now() < attach_deadline) {
+    while (c.attached < c.post.o.clients && Clock::now() < attach_deadline) {
         auto t = Clock::now() + std::chrono::milliseconds(20);
         co_await wait_until(timer, t);
     }
-    std::cerr << "tail: " << c.attached << "/" << c.o.clients << " clients attached\n";
-    if (c.o.mode == "idle") co_return;
-    c.sched.rate = c.o.rate;
-    c.sched.warm = static_cast<std::int64_t>(c.o.rate * c.o.warmup_s);
-    c.sched.total = c.sched.warm + static_cast<std::int64_t>(c.o.rate * c.o.duration_s);
-    c.sched.start = Clock::now() + std::chrono::milliseconds(50);
-    c.warm_ns = duration_cast<nanoseconds>(c.sched.intended(c.sched.warm).time_since_epoch()).count();
-    const int appenders = std::max(1, c.o.connections);
-    for (int i = 0; i < appenders; ++i) spawn_logged(io, append_worker(c));
+    std::cerr << "tail: " << c.attached << "/" << c.post.o.clients << " clients attached\n";
+    if (c.post.o.mode == "idle") co_return;
+    c.post.sched.rate = c.post.o.rate;
+    c.post.sched.warm = static_cast<std::int64_t>(c.post.o.rate * c.post.o.warmup_s);
+    c.post.sched.total = c.post.sched.warm + static_cast<std::int64_t>(c.post.o.rate * c.post.o.duration_s);
+    c.post.sched.start = Clock::now() + std::chrono::milliseconds(50);
+    c.warm_ns = duration_cast<nanoseconds>(c.post.sched.intended(c.post.sched.warm).time_since_epoch()).count();
+    const int appenders = std::max(1, c.post.o.connections);
+    for (int i = 0; i < appenders; ++i) spawn_logged(io, post_worker(c.post));
     // Deliveries of the last appends arrive after their acknowledgement: wait for the schedule, then a grace.
-    auto end = c.sched.intended(c.sched.total) + settle_time;
+    auto end = c.post.sched.intended(c.post.sched.total) + settle_time;
     co_await wait_until(timer, end);
-    while (c.sched.next < c.sched.total + appenders && Clock::now() < end + request_timeout) {
+    while (c.post.sched.next < c.post.sched.total + appenders && Clock::now() < end + request_timeout) {
         auto t = Clock::now() + std::chrono::milliseconds(50);
         co_await wait_until(timer, t);
     }
@@ -517,7 +472,7 @@ awaitable<void> tail_driver(TailCtx& c, asio::io_context& io) {
 
 int run_tail(const Options& o) {
     asio::io_context io(1);
-    TailCtx c{o, resolve(io, o), {}};
+    TailCtx c{PostCtx{o, resolve(io, o), {}}};
     const long rss_before = o.server_pid > 0 ? rss_kb(o.server_pid) : -1;
     spawn_logged(io, tail_driver(c, io));
     if (o.mode == "idle") {
@@ -554,14 +509,15 @@ int run_tail(const Options& o) {
         return c.attached == o.clients ? 0 : 1;
     }
     io.run();
-    const double expected = static_cast<double>(c.sched.total - c.sched.warm) * o.clients / o.threads;
+    const double expected = static_cast<double>(c.post.sched.total - c.post.sched.warm) * o.clients / o.threads;
     const double measured_s = o.duration_s;
     std::cout << "RESULT {\"mode\":\"tail\",\"clients\":" << o.clients << ",\"threads\":" << o.threads
-              << ",\"target_rate\":" << o.rate << ",\"appended\":" << c.sched.ok << ",\"append_errors\":" << c.sched.errors
-              << ",\"append_rate\":" << static_cast<double>(c.sched.ok) / (measured_s + o.warmup_s)
+              << ",\"target_rate\":" << o.rate << ",\"appended\":" << c.post.sched.ok << ",\"append_errors\":" << c.post.sched.errors
+              << ",\"append_rate\":" << static_cast<double>(c.post.sched.ok) / measured_s
               << ",\"delivered\":" << c.delivered << ",\"expected\":" << expected
               << ",\"delivered_per_s\":" << static_cast<double>(c.delivered) / measured_s
-              << ",\"stream_errors\":" << c.stream_errors << "," << c.delivery.json_fields("") << "}" << std::endl;
+              << ",\"stream_errors\":" << c.stream_errors << "," << c.post.sched.latency.json_fields("append_") << ","
+              << c.delivery.json_fields("") << "}" << std::endl;
     return 0;
 }
 

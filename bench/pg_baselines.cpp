@@ -13,6 +13,8 @@
 //
 // Every mode prints one `RESULT {json}` line on stdout; errors exit 1 with one line on stderr.
 
+#include "samples.hpp"
+
 #include <libpq-fe.h>
 
 #include <poll.h>
@@ -112,22 +114,7 @@ void exec_ok(PGconn* c, const std::string& sql) {
     PQclear(r);
 }
 
-struct Samples {
-    std::vector<std::int64_t> ns;
-    double pct(double p) {
-        if (ns.empty()) return 0;
-        std::sort(ns.begin(), ns.end());
-        const auto rank = static_cast<std::size_t>(p / 100.0 * static_cast<double>(ns.size() - 1) + 0.5);
-        return static_cast<double>(ns[std::min(rank, ns.size() - 1)]) / ns_per_ms;
-    }
-    std::string json_fields(const std::string& prefix) {
-        std::ostringstream s;
-        s << "\"" << prefix << "samples\":" << ns.size() << ",\"" << prefix << "p50_ms\":" << pct(50) << ",\"" << prefix
-          << "p90_ms\":" << pct(90) << ",\"" << prefix << "p99_ms\":" << pct(99) << ",\"" << prefix
-          << "p999_ms\":" << pct(99.9) << ",\"" << prefix << "max_ms\":" << pct(100);
-        return s.str();
-    }
-};
+using centaur::bench::Samples;
 
 double seconds_since(Clock::time_point t) {
     return static_cast<double>(duration_cast<nanoseconds>(Clock::now() - t).count()) / ns_per_s;
