@@ -298,14 +298,24 @@ awaitable<void> post_worker(PostCtx& c) {
     }
 }
 
+/// Runs `task`; a task that throws is reported on stderr (the first few of a kind, so 1,000 clients that
+/// all fail print a few lines and a count).
 void spawn_logged(asio::io_context& io, awaitable<void> task) {
+    static std::map<std::string, int> seen;
+    constexpr int reported_per_kind = 3;
     asio::co_spawn(io, std::move(task), [](std::exception_ptr e) {
         if (!e) return;
+        std::string what;
         try {
             std::rethrow_exception(e);
+        } catch (const boost::system::system_error& ex) {
+            what = ex.code().message();
         } catch (const std::exception& ex) {
-            std::cerr << "centaur-bench-load: " << ex.what() << "\n";
+            what = ex.what();
         }
+        const int n = ++seen[what];
+        if (n <= reported_per_kind) std::cerr << "centaur-bench-load: " << what << "\n";
+        if (n == reported_per_kind + 1) std::cerr << "centaur-bench-load: more '" << what << "' failures not shown\n";
     });
 }
 
