@@ -149,13 +149,20 @@ private:
 
 using BackendFactory = std::unique_ptr<Backend> (*)(boost::asio::io_context&);
 
+/// A backend of the suite: its factory, printed by name in test names.
+struct BackendParam {
+    const char* name;
+    BackendFactory make;
+};
+void PrintTo(const BackendParam& p, std::ostream* os) { *os << p.name; }
+
 std::unique_ptr<Backend> make_memory(boost::asio::io_context& io) { return std::make_unique<MemoryBackend>(io); }
 std::unique_ptr<Backend> make_postgres(boost::asio::io_context& io) { return std::make_unique<PostgresBackend>(io); }
 std::unique_ptr<Backend> make_kafka(boost::asio::io_context& io) { return std::make_unique<KafkaBackend>(io); }
 
-class EventLogContract : public ::testing::TestWithParam<BackendFactory> {
+class EventLogContract : public ::testing::TestWithParam<BackendParam> {
 protected:
-    void SetUp() override { backend_ = GetParam()(io_); }
+    void SetUp() override { backend_ = GetParam().make(io_); }
     void TearDown() override { backend_.reset(); }
     EventLog& log() { return backend_->log(); }
 
@@ -432,9 +439,9 @@ TEST_P(EventLogContract, UnreachableServerGivesAClearErrorWithinABound) {
               << std::chrono::duration_cast<std::chrono::milliseconds>(got->second).count() << " ms\n";
 }
 
-INSTANTIATE_TEST_SUITE_P(Memory, EventLogContract, ::testing::Values(&make_memory));
-INSTANTIATE_TEST_SUITE_P(Embedded, EventLogContract, ::testing::Values(&make_postgres));
-INSTANTIATE_TEST_SUITE_P(Kafka, EventLogContract, ::testing::Values(&make_kafka));
+INSTANTIATE_TEST_SUITE_P(Memory, EventLogContract, ::testing::Values(BackendParam{"memory", &make_memory}));
+INSTANTIATE_TEST_SUITE_P(Embedded, EventLogContract, ::testing::Values(BackendParam{"postgres", &make_postgres}));
+INSTANTIATE_TEST_SUITE_P(Kafka, EventLogContract, ::testing::Values(BackendParam{"kafka", &make_kafka}));
 
 }  // namespace
 }  // namespace centaur::log

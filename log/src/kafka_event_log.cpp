@@ -28,6 +28,7 @@ constexpr std::size_t recent_uuid_capacity = 65'536;
 constexpr std::chrono::milliseconds metadata_attempt{2'000};
 constexpr int seek_timeout_ms = 5'000;
 constexpr int dead_letter_flush_ms = 5'000;
+constexpr auto stop_drain_bound = 5s;  // stop waits this long at most for unconfirmed appends
 
 std::unique_ptr<RdKafka::Conf> make_conf(const KafkaLogOptions& o,
                                          std::initializer_list<std::pair<const char*, std::string>> settings) {
@@ -95,6 +96,7 @@ struct KafkaEventLog::Impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     boost::asio::any_io_executor completions;
     std::int32_t partition_count = 0;
 
+    std::mutex start_mutex;
     mutable std::mutex mutex;
     std::unique_ptr<RdKafka::Producer> producer;  // swapped only by the poll thread, under the mutex
     std::vector<Partition> parts;
@@ -647,13 +649,18 @@ KafkaEventLog::KafkaEventLog(KafkaLogOptions options, boost::asio::any_io_execut
 KafkaEventLog::~KafkaEventLog() { stop(); }
 
 void KafkaEventLog::start() {
-    std::lock_guard start_lock(impl_->mutex);
-    if (impl_->started) return;
+    // Not under `mutex`: librdkafka serves callbacks (which take it) while metadata requests wait.
+    std::lock_guard start_lock(impl_->start_mutex);
+    if (impl_->started || impl_->poller.joinable()) return;
     if (impl_->options.brokers.empty()) throw std::runtime_error("no Kafka brokers configured");
     std::string err;
     auto conf = impl_->producer_conf();
-    impl_->producer.reset(RdKafka::Producer::create(conf.get(), err));
-    if (!impl_->producer) throw std::runtime_error("cannot create Kafka producer: " + err);
+    std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), err));
+    if (!producer) throw std::runtime_error("cannot create Kafka producer: " + err);
+    {
+        std::lock_guard lock(impl_->mutex);
+        impl_->producer = std::move(producer);
+    }
     impl_->prepare_topics();
     if (impl_->partition_count > max_partitions)
         throw std::runtime_error("Kafka topic " + impl_->options.topic + " has " +
@@ -661,8 +668,11 @@ void KafkaEventLog::start() {
     if (impl_->partition_count != impl_->options.partitions)
         spdlog::info("kafka log: topic {} has {} partitions (configured {} applies to new topics only)",
                      impl_->options.topic, impl_->partition_count, impl_->options.partitions);
-    impl_->parts.resize(static_cast<std::size_t>(impl_->partition_count));
-    impl_->started = true;
+    {
+        std::lock_guard lock(impl_->mutex);
+        impl_->parts.resize(static_cast<std::size_t>(impl_->partition_count));
+        impl_->started = true;
+    }
     impl_->poller = std::thread([impl = impl_.get()] { impl->run(); });
 }
 
@@ -674,7 +684,7 @@ void KafkaEventLog::stop() {
     }
     if (impl_->poller.joinable()) {
         // Let unconfirmed appends finish (bounded), then stop polling.
-        const auto deadline = Clock::now() + impl_->options.retry_for;
+        const auto deadline = Clock::now() + std::min<Clock::duration>(impl_->options.retry_for, stop_drain_bound);
         for (;;) {
             bool idle = true;
             {

@@ -57,7 +57,7 @@ struct KafkaLogStats {
 /// Threads: one poll thread owned by the log serves delivery reports and posts completions to `completions`
 /// (never blocking it). Lifecycle: construct, `start()` (throws std::runtime_error with one line when the
 /// broker cannot be reached within `connect_timeout` or the topic cannot be made), `stop()` (idempotent: waits
-/// up to `retry_for` for unconfirmed appends, fails the rest with errc::shutting_down).
+/// up to 5 s (at most `retry_for`) for unconfirmed appends, fails the rest with errc::shutting_down).
 class KafkaEventLog final : public EventLog {
 public:
     KafkaEventLog(KafkaLogOptions options, boost::asio::any_io_executor completions);
