@@ -198,6 +198,9 @@ void Projector::run() {
                 if (readiness_) readiness_->set_ready(component);
             }
             auto polled = reader_->poll(options_.poll_wait, options_.max_batch);
+            // A partition assigned inside poll whose checkpoint could not be loaded dropped the connection and asked
+            // for a re-seek: this batch may start before the checkpoint, and there is no connection to write it.
+            if (reseek_ || !conn) continue;
             if (!polled || polled->empty()) continue;
             const auto& records = *polled;
 

@@ -55,6 +55,7 @@ class Role:
         self.port = free_port()
         self.proc = None
         self.starts = 0
+        self.planned_down = False  # set while the chaos thread has it down on purpose
         self.lock = threading.Lock()
         SPAWNED.append(self)
 
@@ -380,10 +381,12 @@ def run(args, rng, started, deadline, work, src, base_env, pg_env, kafka_env):
                         return
                     time.sleep(0.05)
                 if action == "kill":
+                    roles[target].planned_down = True
                     roles[target].kill9()
                     counts["kill_" + target] += 1
                     time.sleep(rng.uniform(0.1, 1.5))
                     roles[target].start()
+                    roles[target].planned_down = False
                     roles[target].wait_ready(60)
                 elif action == "restart_postgres":
                     data = os.path.join(work, "pg", "data")
@@ -410,6 +413,22 @@ def run(args, rng, started, deadline, work, src, base_env, pg_env, kafka_env):
         except Exception as e:  # noqa: BLE001 - reported as a failure of the run
             chaos_error.append(f"chaos: {e}")
 
+    # A role that exits on its own (crash, or giving up on Postgres or the broker) is a finding: recorded with its
+    # status and restarted, as a process supervisor would, so the run can still prove what was lost.
+    unexpected_exits = []
+    done = threading.Event()
+
+    def supervise():
+        while not done.wait(0.2):
+            for r in roles.values():
+                with r.lock:
+                    rc = None if r.planned_down else r.proc.poll()
+                if rc is not None:
+                    unexpected_exits.append(f"{r.name} (start {r.starts}) exited by itself with status {rc}")
+                    log(f"unexpected exit: {unexpected_exits[-1]}; restarting it")
+                    r.start()
+
+    threading.Thread(target=supervise, daemon=True).start()
     chaos_thread = threading.Thread(target=chaos, daemon=True)
     chaos_thread.start()
     drivers = [threading.Thread(target=drive_thread, args=(t, args, api_url, clients[t], deadline, failures, retries),
@@ -426,7 +445,9 @@ def run(args, rng, started, deadline, work, src, base_env, pg_env, kafka_env):
     # Quiescence: every client caught up with its thread's projection, and nothing moved for a second.
     prefix = f"fault:{args.seed}:"
     rows, stable_since, last_total = {}, time.time(), -1
-    while time.time() < deadline:
+    settle_deadline = max(deadline, time.time() + 30)  # read at least once, even after a timeout
+    settled = False
+    while time.time() < settle_deadline:
         rows = projection(db_url, prefix)
         total = sum(len(v) for v in rows.values())
         caught_up = all(c.last_id() == (rows[c.key][-1]["event_id"] if c.key in rows else 0) for c in clients)
@@ -435,13 +456,24 @@ def run(args, rng, started, deadline, work, src, base_env, pg_env, kafka_env):
         if total != last_total:
             last_total, stable_since = total, time.time()
         if caught_up and ended and time.time() - stable_since >= 1.0:
+            settled = True
             break
         time.sleep(0.5)
+    if not settled:
+        behind = sum(1 for c in clients if c.last_id() != (rows[c.key][-1]["event_id"] if c.key in rows else 0))
+        open_turns = sum(1 for v in rows.values() for e in v if e["event_type"] == "session.execution_requested"
+                         and not any(x["event_type"] in TERMINALS and x["execution_id"] == e["execution_id"]
+                                     for x in v))
+        failures.append(f"no quiescence: {behind} clients behind their projection, {open_turns} executions "
+                        f"without a terminal event, turns ended seen by clients {stats.progress():.0%}")
 
+    done.set()
+    failures += unexpected_exits
     for c in clients:
         c.stopping = True
         c.drop()
     for r in roles.values():
+        r.planned_down = True
         r.stop()
 
     # ---- checks ----
@@ -503,4 +535,6 @@ def run(args, rng, started, deadline, work, src, base_env, pg_env, kafka_env):
 
 
 if __name__ == "__main__":
+    # SIGTERM (ctest's timeout, a user) unwinds through main's cleanup: no role, client or cluster is left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())
