@@ -142,7 +142,16 @@ std::string cli_key(const std::string& run, int i) {
     return std::string("cli:") + hex;
 }
 std::string slack_channel(const std::string& run) { return "CB" + run; }
-std::string slack_thread_ts(int i) { return "1700000000." + std::to_string(100000 + i); }
+/// Slack timestamps: thread parents at thread_ts_base.<100000 + i>, replies at reply_ts_base + n (all distinct).
+constexpr long long thread_ts_base = 1700000000;
+constexpr int thread_ts_fraction_base = 100000;
+constexpr long long reply_ts_base = 1800000000;
+/// Turn mode's sessions are numbered from here, apart from the thread keys of the other modes.
+constexpr int turn_key_base = 1000000;
+
+std::string slack_thread_ts(int i) {
+    return std::to_string(thread_ts_base) + "." + std::to_string(thread_ts_fraction_base + i);
+}
 std::string slack_key(const std::string& run, int i) { return "slack:" + slack_channel(run) + ":" + slack_thread_ts(i); }
 
 std::string thread_key_for(const Options& o, int i) { return o.body == "slack" ? slack_key(o.run, i) : cli_key(o.run, i); }
@@ -245,9 +254,9 @@ http::request<http::string_body> build_post(const PostCtx& c, std::int64_t i, Cl
         return make_request(c.target, http::verb::post, "/api/session/" + thread_key_for(c.o, thread) + "/messages",
                             message_body(intended_ns));
     // Slack: a reply in the thread the bot owns (its session exists), so it is appended without starting a turn.
-    const auto ts = std::to_string(1800000000 + i) + ".000001";
+    const auto ts = std::to_string(reply_ts_base + i) + ".000001";
     const std::string body = R"({"token":"bench","team_id":"TB","api_app_id":"AB","type":"event_callback","event_id":"EvB)" +
-                             c.o.run + "x" + std::to_string(i) + R"(","event_time":1700000000,"event":{"type":"message","channel":")" +
+                             c.o.run + "x" + std::to_string(i) + R"(","event_time":)" + std::to_string(thread_ts_base) + R"(,"event":{"type":"message","channel":")" +
                              slack_channel(c.o.run) + R"(","user":"UBENCH","text":")" + stamped_text(intended_ns) +
                              R"(","ts":")" + ts + R"(","thread_ts":")" + slack_thread_ts(thread) +
                              R"(","channel_type":"channel"}})";
@@ -636,7 +645,7 @@ awaitable<void> turn_driver(const Options& o, Target t, asio::io_context& io, st
     Samples turns;
     int failed = 0;
     for (int rep = 0; rep < o.reps; ++rep) {
-        const std::string key = cli_key(o.run, 1000000 + rep);
+        const std::string key = cli_key(o.run, turn_key_base + rep);
         auto create = make_request(t, http::verb::post, "/api/session/" + key, R"({"harness_type":"codex"})");
         auto created = co_await post_once(sock, buf, std::move(create));
         if (!created || created->result_int() != 200) throw std::runtime_error("turn: create session failed");
