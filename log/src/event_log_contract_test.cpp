@@ -430,6 +430,21 @@ TEST_P(EventLogContract, BadRecordIsSkippedWithoutStallingThePartition) {
     EXPECT_TRUE(reader->poll(200ms, 10)->empty());
 }
 
+TEST_P(EventLogContract, WakeEndsABlockedPollPromptly) {
+    auto reader = log().open_reader();
+    EXPECT_TRUE(reader->poll(100ms, 10)->empty());
+    std::thread waker([&] {
+        std::this_thread::sleep_for(200ms);
+        reader->wake();
+    });
+    const auto started = Clock::now();
+    auto polled = reader->poll(10s, 10);
+    waker.join();
+    ASSERT_TRUE(polled.has_value());
+    EXPECT_TRUE(polled->empty());
+    EXPECT_LT(Clock::now() - started, 2s) << "a stopping consumer must not wait out its poll";
+}
+
 TEST_P(EventLogContract, UnreachableServerGivesAClearErrorWithinABound) {
     auto got = backend_->unreachable(io_);
     if (!got) GTEST_SKIP() << "the in-memory log has no server";

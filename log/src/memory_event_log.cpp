@@ -66,11 +66,12 @@ public:
         for (;;) {
             rebalance();
             std::vector<LogRecord> out;
+            bool woke = false;
             {
                 std::unique_lock lock(state_->mutex);
                 for (;;) {
                     collect(out, max_records);
-                    if (!out.empty() || woken_.exchange(false)) break;
+                    if (!out.empty() || (woke = woken_.exchange(false))) break;
                     if (!options_.group.empty() && membership_changed_locked()) break;
                     if (state_->appended.wait_until(lock, deadline) == std::cv_status::timeout) {
                         collect(out, max_records);
@@ -78,7 +79,7 @@ public:
                     }
                 }
             }
-            if (!out.empty() || std::chrono::steady_clock::now() >= deadline) {
+            if (!out.empty() || woke || std::chrono::steady_clock::now() >= deadline) {
                 if (out.empty()) flush_caught_up();
                 return out;
             }
