@@ -176,6 +176,41 @@ TEST_F(KafkaEventLogTest, QueueFullIsBackPressureNotAnError) {
     expect_exactly_once_in_order(log, events);
 }
 
+TEST_F(KafkaEventLogTest, BadRecordGoesToTheDeadLetterTopicWithItsPosition) {
+    auto o = test_broker_options(1);
+    KafkaEventLog log(o, io_.get_executor());
+    log.start();
+    for (const auto& r : append_all(log, {make_event("dead:letter", 1)})) ASSERT_TRUE(r.has_value());
+    {
+        std::string err;
+        std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+        conf->set("bootstrap.servers", o.brokers, err);
+        std::unique_ptr<RdKafka::Producer> raw(RdKafka::Producer::create(conf.get(), err));
+        std::string garbage = "{not an envelope";
+        ASSERT_EQ(raw->produce(o.topic, 0, RdKafka::Producer::RK_MSG_COPY, garbage.data(), garbage.size(), nullptr, 0,
+                               0, nullptr),
+                  RdKafka::ERR_NO_ERROR);
+        ASSERT_EQ(raw->flush(10'000), RdKafka::ERR_NO_ERROR);
+    }
+    for (const auto& r : append_all(log, {make_event("dead:letter", 2)})) ASSERT_TRUE(r.has_value());
+    {
+        auto reader = log.open_reader();
+        std::vector<LogRecord> all;
+        const auto deadline = Clock::now() + 20s;
+        while (all.size() < 2 && Clock::now() < deadline) {
+            auto batch = reader->poll(100ms, 100);
+            if (batch) all.insert(all.end(), batch->begin(), batch->end());
+        }
+        ASSERT_EQ(all.size(), 2u) << "the partition keeps flowing past the bad record";
+    }  // the reader flushes its dead-letter producer when it closes
+    test_support::ChildProcess kcat({"kcat", "-C", "-b", o.brokers, "-t", o.topic + ".dead-letter", "-e", "-q", "-f",
+                                     "%h\t%s\n"});
+    ASSERT_EQ(kcat.wait_for_exit(30s), std::optional<int>(0)) << kcat.stderr_text();
+    const auto out = kcat.stdout_text();
+    EXPECT_NE(out.find("source_partition=0,source_offset=1,error=envelope is not JSON"), std::string::npos) << out;
+    EXPECT_NE(out.find("\t{not an envelope"), std::string::npos) << out;
+}
+
 /// librdkafka's in-process mock cluster (one broker) with the log's topics.
 class MockCluster {
 public:
