@@ -227,28 +227,29 @@ def drive_thread(t, args, api_url_fn, client, deadline, failures, retries):
     """Creates the session and submits the thread's inputs one after another, each retried until accepted; the
     next input goes once the client saw the previous execution end (or after --turn-wait seconds)."""
     key = f"fault:{args.seed}:{t}"
-    while True:
-        status, _ = http_post(f"{api_url_fn()}/api/session/{key}", {"harness_type": "codex"})
-        if status in (200, 201):
-            break
-        retries[0] += 1
-        if time.time() > deadline:
-            failures.append(f"thread {t}: session never created")
-            return
-        time.sleep(0.2)
+
+    def post_until_accepted(path, body, what):
+        """The reply once the API accepts `body` (retried: the request is idempotent), or None at the deadline."""
+        while True:
+            status, reply = http_post(f"{api_url_fn()}/api/session/{key}{path}", body)
+            if status in (200, 201) and reply is not None:
+                return reply
+            retries[0] += 1
+            if time.time() > deadline:
+                failures.append(f"thread {t}: {what} never accepted (last status {status})")
+                return None
+            time.sleep(0.2)
+
+    if post_until_accepted("", {"harness_type": "codex"}, "session create") is None:
+        return
     client.thread.start()
     for i in range(args.inputs):
         body = {"input_lines": [f"fault input t{t} i{i}"], "idempotency_key": f"fault-{t}-{i}"}
-        while True:
-            status, reply = http_post(f"{api_url_fn()}/api/session/{key}/execute", body)
-            if status == 200 and reply and reply.get("execution_id"):
-                exe = reply["execution_id"]
-                break
-            retries[0] += 1
-            if time.time() > deadline:
-                failures.append(f"thread {t}: input {i} never accepted (last status {status})")
-                return
-            time.sleep(0.2)
+        reply = post_until_accepted("/execute", body, f"input {i}")
+        if reply is None or not reply.get("execution_id"):
+            failures.append(f"thread {t}: input {i} has no execution id")
+            return
+        exe = reply["execution_id"]
         turn_deadline = min(deadline, time.time() + args.turn_wait)
         while time.time() < turn_deadline:
             with client.lock:
