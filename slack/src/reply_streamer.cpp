@@ -277,6 +277,7 @@ struct ReplyStreamer::Impl : std::enable_shared_from_this<Impl> {
         recovering = false;
         const auto horizon = now_micros() -
                              std::chrono::duration_cast<std::chrono::microseconds>(options.recovery_window).count();
+        std::vector<std::shared_ptr<Reply>> resume;
         for (auto it = replies.begin(); it != replies.end();) {
             auto& r = it->second;
             if (r->terminal && r->terminal_at_us < horizon) {
@@ -289,13 +290,15 @@ struct ReplyStreamer::Impl : std::enable_shared_from_this<Impl> {
                 r->shown.clear();
                 r->pending = r->full;
             }
-            if (r->started || r->terminal) kick(r);
+            if (r->started || r->terminal) resume.push_back(r);
             ++it;
         }
         spdlog::info("slack replies: caught up with the log ({} replies open)", replies.size());
+        // Kicked after the loop: a reply may finish (and leave `replies`) before kick returns.
+        for (auto& r : resume) kick(r);
     }
 
-    void kick(const std::shared_ptr<Reply>& r) {
+    void kick(std::shared_ptr<Reply> r) {
         if (r->running) {
             r->wake->cancel();
             return;

@@ -12,7 +12,10 @@
 #include <openssl/hmac.h>
 #include <pqxx/pqxx>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <mutex>
@@ -228,6 +231,25 @@ long log_count(const TestDatabase& db, const std::string& thread_key, const std:
     return row[0].as<long>();
 }
 
+/// Events of `thread_key` in the projection (any log backend) with `type`.
+long projected_count(const TestDatabase& db, const std::string& thread_key, const std::string& type) {
+    pqxx::connection c(db.url());
+    pqxx::work tx(c);
+    return tx.exec_params1("select count(*) from session_events where thread_key = $1 and event_type = $2", thread_key,
+                           type)[0]
+        .as<long>();
+}
+
+bool wait_projected(const TestDatabase& db, const std::string& key, const std::string& type, long at_least,
+                    std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (projected_count(db, key, type) >= at_least) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return projected_count(db, key, type) >= at_least;
+}
+
 long log_total(const TestDatabase& db) {
     pqxx::connection c(db.url());
     pqxx::work tx(c);
@@ -429,6 +451,78 @@ TEST(SlackWebhook, ChannelRulesRepliesSteerAndStopInterrupts) {
     EXPECT_TRUE(wait_log(db, key, "session.execution_cancelled", 1, 10s)) << server.logs();
     ASSERT_TRUE(slack.wait_for(reply_done, reply_timeout)) << server.logs();
     EXPECT_NE(slack.streamed_text().find("Stopped"), std::string::npos) << slack.streamed_text();
+}
+
+}  // namespace
+}  // namespace centaur::e2e
+
+namespace centaur::e2e {
+namespace {
+
+TEST(SlackWebhook, FullTurnOnKafka) {
+    const auto brokers = test_support::env_or("CENTAUR_TEST_KAFKA_BROKERS", "");
+    ASSERT_FALSE(brokers.empty()) << "CENTAUR_TEST_KAFKA_BROKERS is unset: run through `make test`";
+    TestDatabase db;
+    FakeSlack slack;
+    ServerProcess server(db.url(), slack_env(slack, {{"CENTAUR_KAFKA_BROKERS", brokers},
+                                                     {"CENTAUR_KAFKA_TOPIC", "slack-" + std::to_string(::getpid()) +
+                                                                                 "-" + std::to_string(std::rand())}}));
+    const std::string body = json::serialize(event_callback("EvK", mention("CK", "700.1", "on kafka")));
+    ASSERT_EQ(post_signed(server, body).status, 200);
+    ASSERT_EQ(post_signed(server, body, {{"X-Slack-Retry-Num", "1"}, {"X-Slack-Retry-Reason", "http_timeout"}}).status,
+              200);
+    ASSERT_TRUE(slack.wait_for(reply_done, reply_timeout)) << server.logs();
+    const std::string key = "slack:CK:700.1";
+    EXPECT_TRUE(wait_projected(db, key, "slack.reply_completed", 1, 10s));
+    EXPECT_EQ(projected_count(db, key, "session.message_appended"), 1);
+    EXPECT_EQ(projected_count(db, key, "session.execution_requested"), 1);
+    EXPECT_EQ(slack.calls_of("chat.startStream").size(), 1u);
+    EXPECT_NE(slack.streamed_text().find("PONG"), std::string::npos) << slack.streamed_text();
+}
+
+TEST(SlackWebhook, RestartNeverPostsAFinishedReplyAgain) {
+    TestDatabase db;
+    FakeSlack slack;
+    ServerProcess server(db.url(), slack_env(slack));
+    ASSERT_EQ(post_signed(server, json::serialize(event_callback("EvR", mention("CR", "800.1", "x")))).status, 200);
+    const std::string key = "slack:CR:800.1";
+    ASSERT_TRUE(wait_log(db, key, "slack.reply_completed", 1, reply_timeout)) << server.logs();
+    const auto before = slack.calls().size();
+    server.restart();
+    // A fresh reply after the restart proves the streamer caught up; the old one stays untouched.
+    ASSERT_EQ(post_signed(server, json::serialize(event_callback("EvR2", mention("CR", "800.2", "y", "800.1")))).status,
+              200);
+    ASSERT_TRUE(wait_log(db, key, "slack.reply_completed", 2, reply_timeout)) << server.logs();
+    const auto calls = slack.calls();
+    long starts_after = 0;
+    for (std::size_t i = before; i < calls.size(); ++i)
+        if (calls[i].method == "chat.startStream" || calls[i].method == "chat.postMessage") ++starts_after;
+    EXPECT_EQ(starts_after, 1);
+    EXPECT_EQ(slack.calls_of("chat.startStream").size(), 2u);
+    for (std::size_t i = before; i < calls.size(); ++i) {
+        const auto* ts = calls[i].args.if_contains("ts");
+        EXPECT_FALSE(ts && *ts == "S1") << calls[i].method << " touched the finished reply again";
+    }
+}
+
+TEST(SlackWebhook, LongOutputIsCoalescedAndChunkedUnderSlacksLimit) {
+    TestDatabase db;
+    FakeSlack slack;
+    ServerProcess server(db.url(), slack_env(slack, {{"CENTAUR_MOCK_MODE", "flood"}, {"CENTAUR_MOCK_FLOOD_LINES", "1000"}}));
+    ASSERT_EQ(post_signed(server, json::serialize(event_callback("EvF", mention("CF", "900.1", "flood")))).status, 200);
+    ASSERT_TRUE(slack.wait_for(reply_done, reply_timeout)) << server.logs();
+    const std::string delta = "PONG model=unknown harness=codex";
+    std::string expected;
+    for (int i = 0; i < 1000; ++i) expected += delta;
+    EXPECT_EQ(slack.streamed_text(), expected);
+    std::size_t pieces = 0;
+    for (const auto& c : slack.calls()) {
+        if (c.method != "chat.startStream" && c.method != "chat.appendStream") continue;
+        ++pieces;
+        EXPECT_LE(c.args.at("markdown_text").as_string().size(), 12'000u);
+    }
+    EXPECT_GE(pieces, 3u);   // 33,000 chars need at least three pieces
+    EXPECT_LE(pieces, 20u);  // and 1,000 deltas were coalesced
 }
 
 }  // namespace
