@@ -35,6 +35,16 @@ using test_support::TestDatabase;
 constexpr char secret[] = "test-signing-secret";
 constexpr auto reply_timeout = 30s;
 
+/// Polls `done` every 50 ms until it holds or `timeout` passes (then checks once more).
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (done()) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return done();
+}
+
 /// One recorded Web API call.
 struct SlackCall {
     std::string method;
@@ -86,12 +96,7 @@ public:
     }
     /// Waits (bounded) until `pred` holds over the recorded calls.
     bool wait_for(const std::function<bool(const std::vector<SlackCall>&)>& pred, std::chrono::milliseconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        while (std::chrono::steady_clock::now() < deadline) {
-            if (pred(calls())) return true;
-            std::this_thread::sleep_for(50ms);
-        }
-        return pred(calls());
+        return eventually([&] { return pred(calls()); }, timeout);
     }
     /// The text the thread shows: streamed markdown_text, or the last chat.update / postMessage text.
     std::string streamed_text() {
@@ -242,12 +247,7 @@ long projected_count(const TestDatabase& db, const std::string& thread_key, cons
 
 bool wait_projected(const TestDatabase& db, const std::string& key, const std::string& type, long at_least,
                     std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (projected_count(db, key, type) >= at_least) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return projected_count(db, key, type) >= at_least;
+    return eventually([&] { return projected_count(db, key, type) >= at_least; }, timeout);
 }
 
 long log_total(const TestDatabase& db) {
@@ -258,12 +258,7 @@ long log_total(const TestDatabase& db) {
 
 bool wait_log(const TestDatabase& db, const std::string& key, const std::string& type, long at_least,
               std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (log_count(db, key, type) >= at_least) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return log_count(db, key, type) >= at_least;
+    return eventually([&] { return log_count(db, key, type) >= at_least; }, timeout);
 }
 
 std::map<std::string, std::string> slack_env(const FakeSlack& slack, std::map<std::string, std::string> extra = {}) {
