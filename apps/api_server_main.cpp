@@ -9,6 +9,7 @@
 #include <centaur/ingest/auth.hpp>
 #include <centaur/ingest/session_routes.hpp>
 #include <centaur/ingest/slack_webhook.hpp>
+#include <centaur/ingest/stream_tokens.hpp>
 #include "log_selection.hpp"
 #include "rebuild_projections.hpp"
 #include <centaur/log/postgres_event_log.hpp>
@@ -114,6 +115,11 @@ std::vector<OptionSpec> option_specs() {
         {"session-execution-max-duration-ms", "SESSION_EXECUTION_MAX_DURATION_MS", "0",
          "max_duration_ms for executions that give none (0 = unbounded)"},
         {"admin-api-key", "CENTAUR_APIRS_ADMIN_API_KEY", "", "admin bearer key (all capabilities)", false, true},
+        {"cors-allowed-origins", "CENTAUR_CORS_ALLOWED_ORIGINS", "",
+         "comma-separated browser origins allowed to call the API (* = any); empty = no CORS"},
+        {"stream-token-secret", "CENTAUR_STREAM_TOKEN_SECRET", "",
+         "HMAC secret of ?token= stream tokens, shared by API processes (default: random per process)", false, true},
+        {"stream-token-ttl-secs", "CENTAUR_STREAM_TOKEN_TTL_SECS", "600", "lifetime of minted ?token= stream tokens"},
         {"log-level", "LOG_LEVEL", "info", "trace, debug, info, warn, error"},
     };
     for (auto& spec : apps::log_option_specs()) specs.push_back(std::move(spec));
@@ -300,6 +306,22 @@ int main(int argc, char** argv) {
     }
     auto auth = ingest::Authenticator::from_keys(keys, &error);
     if (!auth) die("duplicate API keys: " + error);
+    auto token_ttl = config->get_int("stream-token-ttl-secs", 1, 86'400, &error);
+    if (!token_ttl) die(error);
+    const ingest::StreamTokens stream_tokens(config->get("stream-token-secret"), std::chrono::seconds(*token_ttl));
+    auth->accept_stream_tokens(&stream_tokens);
+    {
+        const auto& origins = config->get("cors-allowed-origins");
+        for (std::size_t start = 0; start < origins.size();) {
+            auto end = origins.find(',', start);
+            if (end == std::string::npos) end = origins.size();
+            auto origin = origins.substr(start, end - start);
+            while (!origin.empty() && origin.front() == ' ') origin.erase(0, 1);
+            while (!origin.empty() && origin.back() == ' ') origin.pop_back();
+            if (!origin.empty()) http_options.cors_allowed_origins.push_back(origin);
+            start = end + 1;
+        }
+    }
     if (auth->open()) {
         if (!address.is_loopback())
             die("no API key is configured and BIND_ADDR is not loopback: set CENTAUR_APIRS_ADMIN_API_KEY");
@@ -347,6 +369,7 @@ int main(int argc, char** argv) {
     events_options.buffer_events = static_cast<std::size_t>(*sse_buffer);
     events_options.probe = &stream_probe;
     if (roles.api) routes.push_back(projections::events_route(queries, hub, events_options));
+    if (roles.api) routes.push_back(ingest::stream_token_route(stream_tokens));
     ingest::SlackWebhookProbe slack_webhook_probe(*registry);
     slack::SlackReplyProbe slack_reply_probe(*registry);
     std::unique_ptr<slack::WebApiSlackClient> slack_client;

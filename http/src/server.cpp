@@ -373,7 +373,7 @@ std::string response_head(unsigned status, unsigned version, std::string_view co
     if (const auto known = bhttp::int_to_status(status); known != bhttp::status::unknown)
         out += bhttp::obsolete_reason(known);
     out += "\r\n";
-    append_field(out, "Content-Type", content_type);
+    if (!content_type.empty()) append_field(out, "Content-Type", content_type);
     for (const auto& [name, value] : headers) append_field(out, name, value);
     return out;
 }
@@ -381,7 +381,7 @@ std::string response_head(unsigned status, unsigned version, std::string_view co
 /// A whole response with a Content-Length body (omitted for HEAD).
 std::string serialize_response(const Response& res, unsigned version, bool keep_alive, bool head_only) {
     auto out = response_head(res.status, version, res.content_type, res.headers);
-    append_field(out, "Content-Length", std::to_string(res.body.size()));
+    if (res.status != 204 && res.status != 304) append_field(out, "Content-Length", std::to_string(res.body.size()));
     if (!keep_alive && version >= 11) append_field(out, "Connection", "close");
     if (keep_alive && version == 10) append_field(out, "Connection", "keep-alive");
     out += "\r\n";
@@ -435,6 +435,14 @@ private:
     /// The keep-alive request loop; returns when the connection must close.
     static awaitable<void> serve_requests(std::shared_ptr<Impl> self, std::shared_ptr<Connection> conn);
     awaitable<bool> handle(std::shared_ptr<Connection> conn, bhttp::request<bhttp::string_body> msg);
+    /// The request's Origin when CORS allows it, else nullopt.
+    std::optional<std::string> cors_origin(const Request& req) const {
+        const auto origin = req.header("origin");
+        if (!origin) return std::nullopt;
+        for (const auto& allowed : options_.cors_allowed_origins)
+            if (allowed == "*" || allowed == *origin) return std::string(*origin);
+        return std::nullopt;
+    }
     awaitable<void> stream_response(std::shared_ptr<Connection> conn, unsigned version, Response& res, Tally& tally);
     awaitable<void> reject(std::shared_ptr<Connection> conn, const beast::error_code& ec, std::string method);
     awaitable<void> lingering_close(std::shared_ptr<Connection> conn);
@@ -617,6 +625,15 @@ awaitable<bool> Server::Impl::handle(std::shared_ptr<Connection> conn, bhttp::re
                 break;
             case Router::Outcome::method_not_allowed:
                 tally.route = match.route->path_template;
+                if (req.method == "OPTIONS" && cors_origin(req) && req.header("access-control-request-method")) {
+                    res = Response{};
+                    res.status = 204;
+                    res.content_type.clear();
+                    res.headers.emplace_back("Access-Control-Allow-Methods", match.allow);
+                    res.headers.emplace_back("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID");
+                    res.headers.emplace_back("Access-Control-Max-Age", "600");
+                    break;
+                }
                 res = error_response(405, "method not allowed");
                 res.headers.emplace_back("Allow", std::move(match.allow));
                 break;
@@ -663,6 +680,10 @@ awaitable<bool> Server::Impl::handle(std::shared_ptr<Connection> conn, bhttp::re
         }
     }
 
+    if (auto origin = cors_origin(req)) {
+        res.headers.emplace_back("Access-Control-Allow-Origin", std::move(*origin));
+        res.headers.emplace_back("Vary", "Origin");
+    }
     if (res.stream) {
         co_await stream_response(conn, msg.version(), res, tally);
         co_return false;

@@ -1,4 +1,5 @@
 #include <centaur/ingest/auth.hpp>
+#include <centaur/ingest/stream_tokens.hpp>
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -7,6 +8,7 @@ namespace centaur::ingest {
 namespace {
 constexpr std::string_view admin_env = "CENTAUR_APIRS_ADMIN_API_KEY";
 constexpr std::string_view bearer = "Bearer ";
+constexpr std::string_view events_template = "/api/session/{thread_key}/events";
 }  // namespace
 
 const std::vector<IngressKeySpec>& ingress_key_specs() {
@@ -49,6 +51,14 @@ std::optional<http::Response> Authenticator::check(const http::Request& req, con
     if (route.capability == http::Capability::none || route.capability == http::Capability::metrics || open())
         return std::nullopt;
     const auto header = req.header("authorization");
+    if (!header && stream_tokens_ && route.method == "GET" && route.path_template == events_template) {
+        const auto token = req.query.find("token");
+        const auto key = params.find("thread_key");
+        if (token != req.query.end() && key != params.end()) {
+            if (stream_tokens_->verify(token->second, key->second, StreamTokens::Clock::now())) return std::nullopt;
+            return http::error_response(401, "invalid or expired stream token");
+        }
+    }
     if (!header || header->substr(0, bearer.size()) != bearer || header->size() == bearer.size())
         return http::error_response(401, "missing bearer token");
     const auto token = header->substr(bearer.size());

@@ -27,6 +27,9 @@ struct ServerOptions {
     std::chrono::milliseconds keep_alive_timeout{std::chrono::seconds(75)};
     /// An SSE stream with no write for this long gets a `: keep-alive` comment.
     std::chrono::milliseconds sse_keepalive{std::chrono::seconds(15)};
+    /// CORS: origins whose browsers may call the API ("*" = any); empty = no CORS headers. An allowed Origin gets
+    /// Access-Control-Allow-Origin on every answer, and OPTIONS preflights of existing routes get 204.
+    std::vector<std::string> cors_allowed_origins;
 };
 
 /// Lifecycle: construct, `start()` once, `stop()` (idempotent) before the io_context is destroyed; the destructor

@@ -105,5 +105,7 @@ public:
 /// Percent-decoding of a path segment or query component ('+' is a space only in queries). False on a
 /// malformed escape.
 bool percent_decode(std::string_view in, std::string& out, bool plus_is_space);
+/// encodeURIComponent: every byte but A-Z a-z 0-9 - _ . ! ~ * ' ( ) as %XX.
+std::string percent_encode_component(std::string_view in);
 
 }  // namespace centaur::http

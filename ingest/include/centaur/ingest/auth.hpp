@@ -12,6 +12,8 @@
 
 namespace centaur::ingest {
 
+class StreamTokens;
+
 struct IngressKeySpec {
     std::string env_name;               ///< e.g. SLACKBOT_API_KEY
     std::vector<std::string> prefixes;  ///< thread-key prefixes it may touch, e.g. "slack:"
@@ -33,6 +35,10 @@ public:
     /// True when no key is configured: every route is open (allowed only on loopback; the app enforces it).
     bool open() const { return keys_.empty(); }
 
+    /// Also accept `?token=` stream tokens (stream_tokens.hpp) on `GET /api/session/{thread_key}/events` when the
+    /// request has no Authorization header. `tokens` must outlive this authenticator.
+    void accept_stream_tokens(const StreamTokens* tokens) { stream_tokens_ = tokens; }
+
     /// nullopt when the caller may use `route` (with `params`), else the 401/403 JSON response.
     std::optional<http::Response> check(const http::Request& req, const http::Route& route,
                                         const http::PathParams& params) const;
@@ -46,6 +52,7 @@ private:
         std::vector<std::string> prefixes;
     };
     std::vector<Key> keys_;
+    const StreamTokens* stream_tokens_ = nullptr;
 };
 
 }  // namespace centaur::ingest
