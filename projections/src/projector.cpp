@@ -1,6 +1,7 @@
 #include <centaur/pg/pool.hpp>
 #include <centaur/projections/projection_hub.hpp>
 #include <centaur/projections/projector.hpp>
+#include <centaur/core/fault_point.hpp>
 #include <centaur/schemas/event_types.hpp>
 #include <centaur/schemas/payloads.hpp>
 
@@ -240,9 +241,11 @@ void Projector::run() {
                 if (r.envelope.event_type != event_type::output_line && inserted.count(r.envelope.event_uuid.hex()))
                     apply_derived(tx, r);
             }
+            fault_point("mid_projection_txn");
             for (const auto& [partition, position] : checkpoints)
                 tx.exec_prepared("checkpoint", options_.projection, partition, position);
             tx.commit();
+            fault_point("after_projection_commit_before_store");
             applied_ += inserted.size();
             for (const auto& [partition, position] : checkpoints)
                 reader_->store(LogPosition{partition, LogOffset(position)});

@@ -56,12 +56,14 @@ class Role:
         self.proc = None
         self.starts = 0
         self.planned_down = False  # set while the chaos thread has it down on purpose
+        self.armed = False         # this start carries CENTAUR_TEST_FAULT_POINT
         self.lock = threading.Lock()
         SPAWNED.append(self)
 
-    def start(self):
+    def start(self, extra_env=None):
         with self.lock:
-            env = dict(self.env, CENTAUR_ROLES=self.name, BIND_ADDR=f"127.0.0.1:{self.port}")
+            env = dict(self.env, CENTAUR_ROLES=self.name, BIND_ADDR=f"127.0.0.1:{self.port}", **(extra_env or {}))
+            self.armed = bool(extra_env)
             self.starts += 1
             out = open(os.path.join(self.log_dir, f"{self.name}.{self.starts}.log"), "wb")
             self.proc = subprocess.Popen([self.binary], env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -286,6 +288,10 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--kafka", action="store_true", help="Kafka event log on a private broker (else embedded)")
     ap.add_argument("--kills-per-role", type=int, default=3)
+    ap.add_argument("--postgres-restarts", type=int, default=1)
+    ap.add_argument("--fault-point", default="",
+                    help="NAME[@N]: the --fault-role process dies at the N-th pass of that named point (first start)")
+    ap.add_argument("--fault-role", default="projector", choices=ROLES)
     ap.add_argument("--stalls", type=int, default=3, help="SIGSTOP/SIGCONT pauses")
     ap.add_argument("--client-drops", type=int, default=6, help="rounds of dropped client connections")
     ap.add_argument("--turn-wait", type=float, default=20.0, help="max seconds before the next input")
@@ -354,7 +360,8 @@ def run(args, rng, started, deadline, work, src, base_env, pg_env, kafka_env):
     binary = os.path.join(os.path.abspath(args.bin_dir), "centaur-api-server")
     roles = {n: Role(n, binary, server_env, os.path.join(work, "logs")) for n in ROLES}
     for n in ROLES:  # api first: it applies the migrations before the others connect
-        roles[n].start()
+        armed = {"CENTAUR_TEST_FAULT_POINT": args.fault_point} if args.fault_point and n == args.fault_role else None
+        roles[n].start(armed)
         roles[n].wait_ready(60)
     api_url = lambda: f"http://127.0.0.1:{roles['api'].port}"
 
@@ -363,10 +370,12 @@ def run(args, rng, started, deadline, work, src, base_env, pg_env, kafka_env):
     clients = [Client(api_url, f"fault:{args.seed}:{t}", stats) for t in range(args.threads)]
     counts = {"kill_" + n: 0 for n in ROLES}
     counts.update(postgres_restarts=0, broker_restarts=0, stalls=0, client_drops=0)
+    if args.fault_point:
+        counts["fault_point"] = f"{args.fault_role}:{args.fault_point}"
 
     # The fault plan: every action at a progress point in [0.2, 0.85], in a seeded order.
     plan = [("kill", n) for n in ROLES for _ in range(args.kills_per_role)]
-    plan += [("restart_postgres", None)] + ([("restart_broker", None)] if args.kafka else [])
+    plan += [("restart_postgres", None)] * args.postgres_restarts + ([("restart_broker", None)] if args.kafka else [])
     plan += [("stall", rng.choice(ROLES)) for _ in range(args.stalls)]
     plan += [("drop_clients", None) for _ in range(args.client_drops)]
     points = sorted(rng.uniform(0.2, 0.85) for _ in plan)
@@ -417,6 +426,7 @@ def run(args, rng, started, deadline, work, src, base_env, pg_env, kafka_env):
     # A role that exits on its own (crash, or giving up on Postgres or the broker) is a finding: recorded with its
     # status and restarted, as a process supervisor would, so the run can still prove what was lost.
     unexpected_exits = []
+    fault_point_deaths = []
     done = threading.Event()
 
     def supervise():
@@ -424,10 +434,16 @@ def run(args, rng, started, deadline, work, src, base_env, pg_env, kafka_env):
             for r in roles.values():
                 with r.lock:
                     rc = None if r.planned_down else r.proc.poll()
-                if rc is not None:
+                    armed = r.armed
+                if rc is None:
+                    continue
+                if armed and rc == -signal.SIGKILL:
+                    fault_point_deaths.append(f"{r.name} died at {args.fault_point}")
+                    log(f"{fault_point_deaths[-1]}; restarting it without the fault point")
+                else:
                     unexpected_exits.append(f"{r.name} (start {r.starts}) exited by itself with status {rc}")
                     log(f"unexpected exit: {unexpected_exits[-1]}; restarting it")
-                    r.start()
+                r.start()
 
     threading.Thread(target=supervise, daemon=True).start()
     chaos_thread = threading.Thread(target=chaos, daemon=True)
@@ -470,6 +486,8 @@ def run(args, rng, started, deadline, work, src, base_env, pg_env, kafka_env):
 
     done.set()
     failures += unexpected_exits
+    if args.fault_point and len(fault_point_deaths) != 1:
+        failures.append(f"fault point {args.fault_point}: {len(fault_point_deaths)} deaths, expected exactly 1")
     for c in clients:
         c.stopping = True
         c.drop()
