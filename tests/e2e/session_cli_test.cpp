@@ -554,64 +554,14 @@ TEST_F(SessionCli, AttachReconnectsAcrossAServerRestartWithoutDuplicates) {
     EXPECT_EQ(attach.wait_for_exit(5s), 128 + SIGINT);
 }
 
-/// A TLS terminator in front of the server (python3's ssl module): accepts TLS on 127.0.0.1:<port> with
-/// `cert`/`key` and pipes each connection to `upstream_port` in plain TCP. Writes its port to `port_file`.
-constexpr const char* kTlsProxy = R"(
-import socket, ssl, sys, threading
-cert, key, port_file, upstream = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", 0))
-srv.listen(64)
-def pipe(a, b):
-    try:
-        while True:
-            d = a.recv(65536)
-            if not d:
-                break
-            b.sendall(d)
-    except Exception:
-        pass
-    for s in (a, b):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except Exception:
-            pass
-def handle(c):
-    try:
-        t = ctx.wrap_socket(c, server_side=True)
-    except Exception:
-        c.close()
-        return
-    u = socket.create_connection(("127.0.0.1", upstream))
-    threading.Thread(target=pipe, args=(t, u), daemon=True).start()
-    pipe(u, t)
-with open(port_file + ".tmp", "w") as f:
-    f.write(str(srv.getsockname()[1]))
-import os
-os.rename(port_file + ".tmp", port_file)
-while True:
-    c, _ = srv.accept()
-    threading.Thread(target=handle, args=(c,), daemon=True).start()
-)";
-
 TEST_F(SessionCli, HttpsApiUrlVerifiesTheCertificateAndItsHostName) {
     ServerProcess server(db_.url(), {{"CENTAUR_MOCK_DELAY_MS", "5"}});
-    auto certs = run_sh("cd " + dir_ + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2 "
-                        "-subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null");
-    ASSERT_EQ(certs->exit_code(), 0) << certs->stderr_text();
-    {
-        std::ofstream(dir_ + "/tls_proxy.py") << kTlsProxy;
-    }
-    ChildProcess proxy({"python3", dir_ + "/tls_proxy.py", dir_ + "/cert.pem", dir_ + "/key.pem", dir_ + "/port",
-                        std::to_string(server.port())});
-    ASSERT_TRUE(poll_until([&] { return !test_support::read_file(dir_ + "/port").empty(); }, 10s)) << proxy.stderr_text();
-    const std::string port = test_support::read_file(dir_ + "/port");
+    test_support::TlsTerminator tls(server.port());
+    const std::string port = std::to_string(tls.port());
+    const std::string cert = tls.cert_path();
 
     // Trusted (SSL_CERT_FILE names the CA store) and the right host name: a whole turn over TLS.
-    auto ok = run_sh("SSL_CERT_FILE=" + dir_ + "/cert.pem " + cli() + " --api-url https://localhost:" + port +
+    auto ok = run_sh("SSL_CERT_FILE=" + cert + " " + cli() + " --api-url https://localhost:" + port +
                      "/ --message hi --exit-on-terminal");
     EXPECT_EQ(ok->exit_code(), 0) << ok->stderr_text();
     EXPECT_NE(ok->stdout_text().find("PONG model=unknown harness=codex"), std::string::npos) << ok->stdout_text();
@@ -624,7 +574,7 @@ TEST_F(SessionCli, HttpsApiUrlVerifiesTheCertificateAndItsHostName) {
     EXPECT_EQ(err.back().rfind("Error: cannot reach https://localhost:" + port + ": TLS handshake failed", 0), 0u) << err.back();
 
     // Trusted certificate, wrong host name (the certificate is for localhost only).
-    auto wrong_host = run_sh("SSL_CERT_FILE=" + dir_ + "/cert.pem " + cli() + " --api-url https://127.0.0.1:" + port +
+    auto wrong_host = run_sh("SSL_CERT_FILE=" + cert + " " + cli() + " --api-url https://127.0.0.1:" + port +
                              " --message hi");
     EXPECT_EQ(wrong_host->exit_code(), 1);
     EXPECT_NE(wrong_host->stderr_text().find("TLS handshake failed"), std::string::npos) << wrong_host->stderr_text();

@@ -83,6 +83,7 @@ public:
         for (auto& t : workers_) t.join();
     }
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/api/"; }
+    int port() const { return port_; }
 
     std::vector<SlackCall> calls() {
         std::lock_guard lock(mutex_);
@@ -413,6 +414,26 @@ TEST(SlackWebhook, FallsBackToPostAndUpdateWhereStreamingIsRefused) {
     EXPECT_EQ(posts[0].args.at("thread_ts"), "400.1");
     EXPECT_NE(slack.streamed_text().find("PONG"), std::string::npos) << slack.streamed_text();
     EXPECT_TRUE(slack.calls_of("chat.stopStream").empty());
+}
+
+TEST(SlackWebhook, HttpsSlackApiIsVerifiedAndAnUntrustedOneNeverFailsTheTurn) {
+    TestDatabase db;
+    FakeSlack slack;
+    test_support::TlsTerminator tls(slack.port());
+    const std::string https_url = "https://localhost:" + std::to_string(tls.port()) + "/api/";
+    {
+        ServerProcess server(db.url(), slack_env(slack, {{"SLACK_API_URL", https_url}, {"SSL_CERT_FILE", tls.cert_path()}}));
+        ASSERT_EQ(post_signed(server, json::serialize(event_callback("EvT1", mention("C7", "700.1", "x")))).status, 200);
+        ASSERT_TRUE(slack.wait_for(reply_done, reply_timeout)) << server.logs();
+        EXPECT_NE(slack.streamed_text().find("PONG"), std::string::npos) << slack.streamed_text();
+        EXPECT_EQ(slack.calls_of("chat.startStream").at(0).authorization, "Bearer xoxb-test-token");
+    }
+    const auto calls_before = slack.calls().size();
+    // A certificate the process does not trust: no call gets through, and the turn still completes.
+    ServerProcess server(db.url(), slack_env(slack, {{"SLACK_API_URL", https_url}, {"SSL_CERT_FILE", "/dev/null"}}));
+    ASSERT_EQ(post_signed(server, json::serialize(event_callback("EvT2", mention("C7", "701.1", "x")))).status, 200);
+    EXPECT_TRUE(wait_projected(db, "slack:C7:701.1", "session.execution_completed", 1, reply_timeout)) << server.logs();
+    EXPECT_EQ(slack.calls().size(), calls_before) << "an untrusted Slack endpoint must receive nothing";
 }
 
 TEST(SlackWebhook, ChannelRulesRepliesSteerAndStopInterrupts) {

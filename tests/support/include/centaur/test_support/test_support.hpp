@@ -8,3 +8,4 @@
 #include <centaur/test_support/paths.hpp>
 #include <centaur/test_support/server_process.hpp>
 #include <centaur/test_support/test_database.hpp>
+#include <centaur/test_support/tls_terminator.hpp>
