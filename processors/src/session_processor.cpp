@@ -1,3 +1,4 @@
+#include <centaur/processors/redaction.hpp>
 #include <centaur/processors/session_processor.hpp>
 #include <centaur/processors/thread_state.hpp>
 #include <centaur/processors/turn_tracker.hpp>
@@ -406,7 +407,9 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         drop_sandbox(t, limit.empty() ? "exited" : "limit_exceeded", active_id, limit);
     }
 
-    asio::awaitable<void> on_output(std::shared_ptr<Thread> t, std::string line) {
+    asio::awaitable<void> on_output(std::shared_ptr<Thread> t, std::string raw_line) {
+        // Secrets never reach the log, the tracker's terminal payloads or anything logged from them.
+        std::string line = redact_secrets(raw_line);
         std::optional<std::string> execution_id;
         std::optional<TerminalOutcome> outcome;
         bool first_token = false;
