@@ -120,6 +120,10 @@ std::vector<OptionSpec> option_specs() {
         {"stream-token-secret", "CENTAUR_STREAM_TOKEN_SECRET", "",
          "HMAC secret of ?token= stream tokens, shared by API processes (default: random per process)", false, true},
         {"stream-token-ttl-secs", "CENTAUR_STREAM_TOKEN_TTL_SECS", "600", "lifetime of minted ?token= stream tokens"},
+        {"jwt-signing-secret", "CENTAUR_JWT_SIGNING_SECRET", "",
+         "HS256 secret of bearer JWTs (Console and Principal callers); empty = JWTs are not accepted", false, true},
+        {"api-jwt-audience", "CENTAUR_API_JWT_AUDIENCE", "centaur-api", "required aud of bearer JWTs"},
+        {"api-jwt-issuer", "CENTAUR_API_JWT_ISSUER", "centaur-console", "required iss of bearer JWTs"},
         {"log-level", "LOG_LEVEL", "info", "trace, debug, info, warn, error"},
     };
     for (auto& spec : apps::log_option_specs()) specs.push_back(std::move(spec));
@@ -310,6 +314,13 @@ int main(int argc, char** argv) {
     if (!token_ttl) die(error);
     const ingest::StreamTokens stream_tokens(config->get("stream-token-secret"), std::chrono::seconds(*token_ttl));
     auth->accept_stream_tokens(&stream_tokens);
+    if (const auto& jwt_secret = config->get("jwt-signing-secret"); !jwt_secret.empty()) {
+        ingest::JwtOptions jwt;
+        jwt.secret = jwt_secret;
+        jwt.audience = config->get("api-jwt-audience");
+        jwt.issuer = config->get("api-jwt-issuer");
+        auth->accept_jwt(std::move(jwt));
+    }
     {
         const auto& origins = config->get("cors-allowed-origins");
         for (std::size_t start = 0; start < origins.size();) {
@@ -338,6 +349,8 @@ int main(int argc, char** argv) {
     readiness.expect("postgres");
     auto registry = std::make_shared<prometheus::Registry>();
     http::HttpProbe http_probe(*registry);
+    ingest::AuthProbe auth_probe(*registry);
+    auth->set_probe(&auth_probe);
     projections::StreamProbe stream_probe(*registry);
 
     pg::Pool pool(database_url, 4);

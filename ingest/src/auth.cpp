@@ -1,15 +1,160 @@
 #include <centaur/ingest/auth.hpp>
 #include <centaur/ingest/stream_tokens.hpp>
 
+#include <boost/json.hpp>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace centaur::ingest {
+namespace json = boost::json;
 namespace {
 constexpr std::string_view admin_env = "CENTAUR_APIRS_ADMIN_API_KEY";
 constexpr std::string_view bearer = "Bearer ";
 constexpr std::string_view events_template = "/api/session/{thread_key}/events";
+constexpr std::string_view console_token_use = "console_service";
+constexpr std::string_view console_sub = "centaur-console";
+constexpr std::size_t hs256_size = 32;
+
+/// Strict base64url without padding; nullopt on any other character or an impossible length.
+std::optional<std::string> base64url_decode(std::string_view in) {
+    if (in.size() % 4 == 1) return std::nullopt;
+    std::string out;
+    out.reserve(in.size() * 3 / 4);
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (char c : in) {
+        int v;
+        if (c >= 'A' && c <= 'Z') v = c - 'A';
+        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9') v = c - '0' + 52;
+        else if (c == '-') v = 62;
+        else if (c == '_') v = 63;
+        else return std::nullopt;
+        acc = (acc << 6) | static_cast<std::uint32_t>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+        }
+    }
+    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;  // non-canonical trailing bits
+    return out;
+}
+
+std::optional<json::object> parse_object(std::string_view text) {
+    boost::system::error_code ec;
+    auto value = json::parse(text, ec);
+    if (ec || !value.is_object()) return std::nullopt;
+    return std::move(value.as_object());
+}
+
+/// A NumericDate claim as whole seconds; nullopt when absent, false in `ok` when not a number.
+std::optional<std::int64_t> numeric_date(const json::object& o, std::string_view name, bool* ok) {
+    auto it = o.find(name);
+    if (it == o.end()) return std::nullopt;
+    if (it->value().is_int64()) return it->value().as_int64();
+    if (it->value().is_uint64() && it->value().as_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
+        return static_cast<std::int64_t>(it->value().as_uint64());
+    if (it->value().is_double() && std::isfinite(it->value().as_double()) &&
+        std::abs(it->value().as_double()) < 1e15)
+        return static_cast<std::int64_t>(std::floor(it->value().as_double()));
+    *ok = false;
+    return std::nullopt;
+}
+
+std::nullopt_t fail(std::string* why, std::string message) {
+    if (why) *why = std::move(message);
+    return std::nullopt;
+}
 }  // namespace
+
+AuthProbe::AuthProbe(prometheus::Registry& registry)
+    : authentications_total(prometheus::BuildCounter()
+                                .Name("centaur_api_authentications_total")
+                                .Help("Checks of protected API routes by caller class and outcome")
+                                .Register(registry)) {}
+
+void AuthProbe::count(std::string_view caller_class, std::string_view outcome) {
+    authentications_total.Add({{"caller_class", std::string(caller_class)}, {"outcome", std::string(outcome)}})
+        .Increment();
+}
+
+std::optional<JwtClaims> verify_jwt(std::string_view token, const JwtOptions& options,
+                                    std::chrono::system_clock::time_point now, std::string* why) {
+    if (options.secret.empty()) return fail(why, "JWTs are not accepted");
+    const auto dot1 = token.find('.');
+    const auto dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
+    if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
+        return fail(why, "malformed token");
+    const auto header_b64 = token.substr(0, dot1);
+    const auto payload_b64 = token.substr(dot1 + 1, dot2 - dot1 - 1);
+    const auto sig_b64 = token.substr(dot2 + 1);
+    auto header_text = base64url_decode(header_b64);
+    auto payload_text = base64url_decode(payload_b64);
+    auto signature = base64url_decode(sig_b64);
+    if (!header_text || !payload_text || !signature || header_b64.empty() || payload_b64.empty())
+        return fail(why, "malformed token");
+    auto header = parse_object(*header_text);
+    if (!header) return fail(why, "malformed token header");
+    auto alg = header->find("alg");
+    if (alg == header->end() || !alg->value().is_string() || alg->value().as_string() != "HS256")
+        return fail(why, "unsupported token algorithm");
+    if (signature->size() != hs256_size) return fail(why, "invalid token signature");
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_size = 0;
+    const auto signed_part = token.substr(0, dot2);
+    if (!HMAC(EVP_sha256(), options.secret.data(), static_cast<int>(options.secret.size()),
+              reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), mac, &mac_size) ||
+        mac_size != hs256_size || CRYPTO_memcmp(mac, signature->data(), hs256_size) != 0)
+        return fail(why, "invalid token signature");
+
+    auto payload = parse_object(*payload_text);
+    if (!payload) return fail(why, "malformed token claims");
+    const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    const auto leeway = options.leeway.count();
+    bool ok = true;
+    const auto exp = numeric_date(*payload, "exp", &ok);
+    const auto nbf = numeric_date(*payload, "nbf", &ok);
+    if (!ok) return fail(why, "malformed token claims");
+    if (!exp) return fail(why, "token has no expiry");
+    if (now_s > *exp + leeway) return fail(why, "token expired");
+    if (nbf && now_s + leeway < *nbf) return fail(why, "token not yet valid");
+    bool audience_ok = false;
+    if (auto aud = payload->find("aud"); aud != payload->end()) {
+        if (aud->value().is_string()) audience_ok = aud->value().as_string() == options.audience;
+        if (aud->value().is_array())
+            for (const auto& a : aud->value().as_array())
+                audience_ok = audience_ok || (a.is_string() && a.as_string() == options.audience);
+    }
+    if (!audience_ok) return fail(why, "token audience mismatch");
+    auto iss = payload->find("iss");
+    if (iss == payload->end() || !iss->value().is_string() || iss->value().as_string() != options.issuer)
+        return fail(why, "token issuer mismatch");
+    auto sub = payload->find("sub");
+    if (sub == payload->end() || !sub->value().is_string() || sub->value().as_string().empty())
+        return fail(why, "token has no subject");
+    JwtClaims claims;
+    claims.sub = std::string(sub->value().as_string());
+    if (auto use = payload->find("token_use"); use != payload->end() && use->value().is_string())
+        claims.token_use = std::string(use->value().as_string());
+    if (auto caps = payload->find("capabilities"); caps != payload->end() && !caps->value().is_null()) {
+        claims.has_capabilities = true;
+        if (caps->value().is_array())
+            for (const auto& c : caps->value().as_array())
+                if (c.is_string()) claims.capabilities.emplace_back(c.as_string());
+    }
+    return claims;
+}
+
+struct Authenticator::Outcome {
+    std::string_view caller_class;
+    std::optional<http::Response> denied;
+};
 
 const std::vector<IngressKeySpec>& ingress_key_specs() {
     static const std::vector<IngressKeySpec> specs = {
@@ -48,19 +193,33 @@ std::optional<Authenticator> Authenticator::from_keys(const std::map<std::string
 
 std::optional<http::Response> Authenticator::check(const http::Request& req, const http::Route& route,
                                                    const http::PathParams& params) const {
-    if (route.capability == http::Capability::none || route.capability == http::Capability::metrics || open())
+    if (route.capability == http::Capability::none || route.capability == http::Capability::metrics)
         return std::nullopt;
+    auto outcome = decide(req, route, params);
+    if (probe_) {
+        const std::string_view result = !outcome.denied                  ? "allowed"
+                                        : outcome.denied->status == 401u ? "unauthenticated"
+                                                                         : "forbidden";
+        probe_->count(outcome.caller_class, result);
+    }
+    return std::move(outcome.denied);
+}
+
+Authenticator::Outcome Authenticator::decide(const http::Request& req, const http::Route& route,
+                                             const http::PathParams& params) const {
+    if (open()) return {"open", std::nullopt};
+    const auto now = clock_ ? clock_() : std::chrono::system_clock::now();
     const auto header = req.header("authorization");
     if (!header && stream_tokens_ && route.method == "GET" && route.path_template == events_template) {
         const auto token = req.query.find("token");
         const auto key = params.find("thread_key");
         if (token != req.query.end() && key != params.end()) {
-            if (stream_tokens_->verify(token->second, key->second, StreamTokens::Clock::now())) return std::nullopt;
-            return http::error_response(401, "invalid or expired stream token");
+            if (stream_tokens_->verify(token->second, key->second, now)) return {"stream_token", std::nullopt};
+            return {"stream_token", http::error_response(401, "invalid or expired stream token")};
         }
     }
     if (!header || header->substr(0, bearer.size()) != bearer || header->size() == bearer.size())
-        return http::error_response(401, "missing bearer token");
+        return {"unknown", http::error_response(401, "missing bearer token")};
     const auto token = header->substr(bearer.size());
     Digest digest{};
     SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest.data());
@@ -68,16 +227,51 @@ std::optional<http::Response> Authenticator::check(const http::Request& req, con
     for (const auto& key : keys_) {  // every key compared, in constant time each
         if (CRYPTO_memcmp(key.digest.data(), digest.data(), digest.size()) == 0) caller = &key;
     }
-    if (!caller) return http::error_response(401, "invalid bearer token");
-    if (caller->admin) return std::nullopt;
+    if (!caller) {
+        if (jwt_.secret.empty()) return {"unknown", http::error_response(401, "invalid bearer token")};
+        std::string why;
+        auto claims = verify_jwt(token, jwt_, now, &why);
+        if (!claims) return {"unknown", http::error_response(401, "invalid bearer token: " + why)};
+        if (claims->token_use == console_token_use && claims->sub == console_sub) return {"console", std::nullopt};
+        const bool reads = !claims->has_capabilities ||
+                           std::find(claims->capabilities.begin(), claims->capabilities.end(), "sessions_read") !=
+                               claims->capabilities.end();
+        if (route.capability != http::Capability::sessions_read || !reads)
+            return {"principal", http::error_response(403, "forbidden: this token cannot use " + route.path_template)};
+        // Rule: a principal reads only sessions whose iron_control_principal == sub. Sessions never carry a
+        // principal yet (the column is always NULL), so no thread-scoped read can match.
+        if (params.count("thread_key"))
+            return {"principal", http::error_response(403, "forbidden: session not owned by this principal")};
+        return {"principal", std::nullopt};
+    }
+    if (caller->admin) return {"admin", std::nullopt};
     if (route.capability != http::Capability::sessions_read && route.capability != http::Capability::sessions_write)
-        return http::error_response(403, "forbidden: this key cannot use " + route.path_template);
+        return {"ingress", http::error_response(403, "forbidden: this key cannot use " + route.path_template)};
     if (auto it = params.find("thread_key"); it != params.end()) {
         for (const auto& prefix : caller->prefixes)
-            if (it->second.rfind(prefix, 0) == 0) return std::nullopt;
-        return http::error_response(403, "forbidden: thread key outside this key's scope");
+            if (it->second.rfind(prefix, 0) == 0) return {"ingress", std::nullopt};
+        return {"ingress", http::error_response(403, "forbidden: thread key outside this key's scope")};
     }
-    return std::nullopt;
+    return {"ingress", std::nullopt};
+}
+
+std::string Authenticator::caller_id(const http::Request& req, const http::PathParams& params) const {
+    if (open()) return "open";
+    const auto header = req.header("authorization");
+    if (!header || header->substr(0, bearer.size()) != bearer) {
+        auto key = params.find("thread_key");
+        return "token:" + (key == params.end() ? std::string() : key->second);
+    }
+    const auto token = header->substr(bearer.size());
+    Digest digest{};
+    SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest.data());
+    std::string name;
+    for (const auto& key : keys_)
+        if (CRYPTO_memcmp(key.digest.data(), digest.data(), digest.size()) == 0) name = key.name;
+    if (!name.empty()) return name;
+    // Only called after check() allowed the request, so the token is a verified JWT.
+    auto claims = verify_jwt(token, jwt_, clock_ ? clock_() : std::chrono::system_clock::now(), nullptr);
+    return claims ? "jwt:" + claims->sub : "unknown";
 }
 
 }  // namespace centaur::ingest

@@ -1,10 +1,17 @@
 #pragma once
-// Bearer-token authentication with static keys, as upstream: an admin key with every capability, and ingress
-// keys limited to session reads/writes on their thread-key prefixes. Digests compared in constant time.
+// Bearer-token authentication as upstream: static keys first (an admin key with every capability, ingress keys
+// limited to session reads/writes on their thread-key prefixes; digests compared in constant time), then HS256
+// JWTs when a signing secret is configured (Console and Principal callers).
 
 #include <centaur/http/types.hpp>
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/registry.h>
+
 #include <array>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -24,7 +31,41 @@ struct IngressKeySpec {
 /// TELEGRAMBOT_API_KEY -> telegram:.
 const std::vector<IngressKeySpec>& ingress_key_specs();
 
-/// Immutable after construction; `check` is thread-safe.
+/// `centaur_api_authentications_total{caller_class,outcome}`: one count per check of a protected route.
+/// caller_class: admin, ingress, console, principal, stream_token, open, unknown (no credential recognised);
+/// outcome: allowed, unauthenticated (401), forbidden (403). Thread-safe; outlives the authenticator using it.
+class AuthProbe {
+public:
+    explicit AuthProbe(prometheus::Registry& registry);
+    void count(std::string_view caller_class, std::string_view outcome);
+
+    prometheus::Family<prometheus::Counter>& authentications_total;
+};
+
+/// HS256 JWT settings (upstream's CENTAUR_JWT_SIGNING_SECRET, CENTAUR_API_JWT_AUDIENCE, CENTAUR_API_JWT_ISSUER).
+struct JwtOptions {
+    std::string secret;                 ///< empty: JWTs are not accepted
+    std::string audience = "centaur-api";
+    std::string issuer = "centaur-console";
+    std::chrono::seconds leeway{60};    ///< tolerance on exp / nbf
+};
+
+/// Claims of a verified JWT that authorization uses.
+struct JwtClaims {
+    std::string sub;
+    std::string token_use;
+    bool has_capabilities = false;          ///< the `capabilities` claim was present
+    std::vector<std::string> capabilities;  ///< its string entries
+};
+
+/// Verifies a compact HS256 JWT: three base64url (unpadded) segments, header alg exactly "HS256", HMAC-SHA256
+/// signature compared in constant time, `exp` required and `nbf` honoured (both with `leeway`), `aud` (string
+/// or array) containing the audience, `iss` equal to the issuer, `sub` a non-empty string. nullopt with `why`
+/// on any failure.
+std::optional<JwtClaims> verify_jwt(std::string_view token, const JwtOptions& options,
+                                    std::chrono::system_clock::time_point now, std::string* why);
+
+/// Immutable after construction (set_* are start-up calls); `check` is thread-safe.
 class Authenticator {
 public:
     /// Builds from a name -> value map of the variables above plus CENTAUR_APIRS_ADMIN_API_KEY (empty values
@@ -32,8 +73,25 @@ public:
     static std::optional<Authenticator> from_keys(const std::map<std::string, std::string>& values,
                                                   std::string* error);
 
-    /// True when no key is configured: every route is open (allowed only on loopback; the app enforces it).
-    bool open() const { return keys_.empty(); }
+    /// True when no key and no JWT secret is configured: every route is open (allowed only on loopback; the app
+    /// enforces it).
+    bool open() const { return keys_.empty() && jwt_.secret.empty(); }
+
+    /// Accept HS256 JWTs (after the static keys). A token with token_use "console_service" and sub
+    /// "centaur-console" is class Console (every capability); any other is class Principal: sessions_read when
+    /// its `capabilities` claim lists "sessions_read" or is absent, nothing else on our routes; and a Principal
+    /// reads only sessions whose iron_control_principal equals its sub. No session carries a principal yet (the
+    /// column is never written), so a Principal is refused every thread-scoped read (403).
+    void accept_jwt(JwtOptions options) { jwt_ = std::move(options); }
+
+    /// Counts every check of a protected route in `probe` (must outlive this authenticator).
+    void set_probe(AuthProbe* probe) { probe_ = probe; }
+    /// Clock for JWT exp/nbf and stream tokens (tests); default system_clock::now.
+    void set_clock(std::function<std::chrono::system_clock::time_point()> clock) { clock_ = std::move(clock); }
+
+    /// Who the bearer of `req` is, for per-caller limits: the key name, "jwt:<sub>", "token:<thread key>" for a
+    /// stream token, or "open". Only meaningful after `check` allowed the request.
+    std::string caller_id(const http::Request& req, const http::PathParams& params) const;
 
     /// Also accept `?token=` stream tokens (stream_tokens.hpp) on `GET /api/session/{thread_key}/events` when the
     /// request has no Authorization header. `tokens` must outlive this authenticator.
@@ -44,6 +102,9 @@ public:
                                         const http::PathParams& params) const;
 
 private:
+    struct Outcome;
+    Outcome decide(const http::Request& req, const http::Route& route, const http::PathParams& params) const;
+
     using Digest = std::array<unsigned char, 32>;
     struct Key {
         std::string name;
@@ -53,6 +114,9 @@ private:
     };
     std::vector<Key> keys_;
     const StreamTokens* stream_tokens_ = nullptr;
+    JwtOptions jwt_;
+    AuthProbe* probe_ = nullptr;
+    std::function<std::chrono::system_clock::time_point()> clock_;
 };
 
 }  // namespace centaur::ingest
