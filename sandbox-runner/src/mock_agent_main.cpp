@@ -9,7 +9,9 @@
 // and requests that arrive meanwhile queue up. Exits 0 at stdin EOF once queued requests are answered.
 //
 // Knobs (env): CENTAUR_HARNESS_TYPE (codex), CENTAUR_MOCK_DELAY_MS (20) between lines, CENTAUR_MOCK_TURNS (1)
-// per request, CENTAUR_MOCK_MODE normal | fail | hang | exit_early | flood, CENTAUR_MOCK_FLOOD_LINES (1000).
+// per request, CENTAUR_MOCK_MODE normal | fail | hang | exit_early | flood | secrets, CENTAUR_MOCK_FLOOD_LINES
+// (1000). `secrets` answers like normal with one more delta carrying fake credentials (mock_secrets_delta)
+// that redaction must remove.
 // A bad knob exits 2 with one line on stderr.
 
 #include <boost/json/parse.hpp>
@@ -43,7 +45,12 @@ constexpr int exit_early_code = 3;
 constexpr int wait_forever = -1;
 constexpr std::size_t read_chunk_bytes = 64 * 1024;
 
-enum class Mode { normal, fail, hang, exit_early, flood };
+enum class Mode { normal, fail, hang, exit_early, flood, secrets };
+
+/// The extra delta of mode `secrets`: every credential shape redaction knows, each containing "mockSECRET".
+constexpr char mock_secrets_delta[] =
+    " creds: sk-ant-mockSECRET0000anthropic sk-mockSECRET0000openai xoxb-0000-mockSECRETslack"
+    " ghp_mockSECRET0000github Authorization: Bearer mockSECRET0000bearer OPENAI_API_KEY=mockSECRETenv";
 
 struct Settings {
     int delay_ms = default_delay_ms;
@@ -88,8 +95,10 @@ Settings read_settings() {
         settings.mode = Mode::exit_early;
     else if (mode == "flood")
         settings.mode = Mode::flood;
+    else if (mode == "secrets")
+        settings.mode = Mode::secrets;
     else
-        die("CENTAUR_MOCK_MODE must be normal, fail, hang, exit_early or flood, got '" + std::string(mode) +
+        die("CENTAUR_MOCK_MODE must be normal, fail, hang, exit_early, flood or secrets, got '" + std::string(mode) +
             "'");
     return settings;
 }
@@ -164,6 +173,8 @@ private:
                                  {"delta", "PONG model=" + model + " harness=" + settings_.harness}};
         const int repeats = settings_.mode == Mode::flood ? settings_.flood_lines : 1;
         for (int i = 0; i < repeats; ++i) emit(delta);
+        if (settings_.mode == Mode::secrets)
+            emit({{"type", "item.agentMessage.delta"}, {"turnId", current_turn_}, {"delta", mock_secrets_delta}});
         if (!wait(settings_.delay_ms)) return false;
         if (settings_.mode == Mode::fail) {
             emit({{"type", "turn.failed"}, {"error", {{"message", "mock failure"}}}});

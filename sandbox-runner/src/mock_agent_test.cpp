@@ -265,6 +265,20 @@ TEST(MockAgent, FloodRepeatsTheDeltaLine) {
     EXPECT_EQ(agent.wait_exit(), 0);
 }
 
+TEST(MockAgent, SecretsModeAddsOneDeltaWithFakeCredentials) {
+    AgentProcess agent(fast_env({{"CENTAUR_MOCK_MODE", "secrets"}}));
+    agent.write_line(user_line);
+    agent.close_stdin();
+    const auto lines = agent.read_all();
+    ASSERT_EQ(lines.size(), 7u);
+    EXPECT_EQ(lines[4], delta(1, "gpt-x", "codex"));
+    for (const char* credential : {"sk-ant-mockSECRET", "sk-mockSECRET", "xoxb-0000-mockSECRET", "ghp_mockSECRET",
+                                   "Bearer mockSECRET", "OPENAI_API_KEY=mockSECRET"})
+        EXPECT_NE(lines[5].find(credential), std::string::npos) << credential << " in " << lines[5];
+    EXPECT_EQ(lines[6], turn_completed(1));
+    EXPECT_EQ(agent.wait_exit(), 0);
+}
+
 TEST(MockAgent, BadKnobExitsTwo) {
     AgentProcess agent(std::map<std::string, std::string>{{"CENTAUR_MOCK_TURNS", "lots"}});
     EXPECT_EQ(agent.wait_exit(), 2);
