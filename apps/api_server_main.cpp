@@ -34,6 +34,7 @@
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -124,6 +125,11 @@ std::vector<OptionSpec> option_specs() {
          "HS256 secret of bearer JWTs (Console and Principal callers); empty = JWTs are not accepted", false, true},
         {"api-jwt-audience", "CENTAUR_API_JWT_AUDIENCE", "centaur-api", "required aud of bearer JWTs"},
         {"api-jwt-issuer", "CENTAUR_API_JWT_ISSUER", "centaur-console", "required iss of bearer JWTs"},
+        {"rate-limit-events-per-sec", "CENTAUR_RATE_LIMIT_EVENTS_PER_SEC", "0",
+         "write requests per second per caller (token bucket; 0 = unlimited)"},
+        {"rate-limit-burst", "CENTAUR_RATE_LIMIT_BURST", "0",
+         "bucket size of the write limit (0 = max(1, events per second))"},
+        {"max-streams-per-key", "CENTAUR_MAX_STREAMS_PER_KEY", "0", "attached SSE clients per caller (0 = unlimited)"},
         {"log-level", "LOG_LEVEL", "info", "trace, debug, info, warn, error"},
     };
     for (auto& spec : apps::log_option_specs()) specs.push_back(std::move(spec));
@@ -351,6 +357,19 @@ int main(int argc, char** argv) {
     http::HttpProbe http_probe(*registry);
     ingest::AuthProbe auth_probe(*registry);
     auth->set_probe(&auth_probe);
+    ingest::RateLimitOptions limits;
+    for (auto [flag, out] : {std::pair{"rate-limit-events-per-sec", &limits.events_per_sec},
+                             std::pair{"rate-limit-burst", &limits.burst}}) {
+        const auto& text = config->get(flag);
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+        if (ec != std::errc() || end != text.data() + text.size() || !(*out >= 0) || *out > 1e9)
+            die(std::string(flag) + " must be a number from 0 to 1e9, got '" + text + "'");
+    }
+    auto max_streams = config->get_int("max-streams-per-key", 0, 1'000'000, &error);
+    if (!max_streams) die(error);
+    limits.max_streams_per_caller = static_cast<std::size_t>(*max_streams);
+    ingest::RateLimitProbe rate_limit_probe(*registry);
+    ingest::RateLimiter rate_limiter(limits, &rate_limit_probe);
     projections::StreamProbe stream_probe(*registry);
 
     pg::Pool pool(database_url, 4);
@@ -381,7 +400,8 @@ int main(int argc, char** argv) {
     projections::EventsRouteOptions events_options;
     events_options.buffer_events = static_cast<std::size_t>(*sse_buffer);
     events_options.probe = &stream_probe;
-    if (roles.api) routes.push_back(projections::events_route(queries, hub, events_options));
+    if (roles.api)
+        routes.push_back(ingest::limit_streams(projections::events_route(queries, hub, events_options), *auth, rate_limiter));
     if (roles.api) routes.push_back(ingest::stream_token_route(stream_tokens));
     ingest::SlackWebhookProbe slack_webhook_probe(*registry);
     slack::SlackReplyProbe slack_reply_probe(*registry);
@@ -397,7 +417,8 @@ int main(int argc, char** argv) {
         spdlog::warn("SLACK_BOT_TOKEN is not set: Slack events are ingested but no reply is posted");
     }
     routes.push_back(http::metrics_route(*registry));
-    http::Server server(io, http_options, std::move(routes), ingest::make_guard(*auth, readiness), &http_probe);
+    http::Server server(io, http_options, std::move(routes), ingest::make_guard(*auth, readiness, &rate_limiter),
+                        &http_probe);
 
     auto bound = server.start();
     if (!bound) die("cannot listen on " + bind + ": " + bound.error().message());

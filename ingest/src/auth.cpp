@@ -46,6 +46,23 @@ std::optional<std::string> base64url_decode(std::string_view in) {
     return out;
 }
 
+std::string base64url_encode(std::string_view in) {
+    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out;
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (unsigned char c : in) {
+        acc = (acc << 8) | c;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out.push_back(alphabet[(acc >> bits) & 63]);
+        }
+    }
+    if (bits > 0) out.push_back(alphabet[(acc << (6 - bits)) & 63]);
+    return out;
+}
+
 std::optional<json::object> parse_object(std::string_view text) {
     boost::system::error_code ec;
     auto value = json::parse(text, ec);
@@ -82,6 +99,15 @@ AuthProbe::AuthProbe(prometheus::Registry& registry)
 void AuthProbe::count(std::string_view caller_class, std::string_view outcome) {
     authentications_total.Add({{"caller_class", std::string(caller_class)}, {"outcome", std::string(outcome)}})
         .Increment();
+}
+
+std::string sign_hs256_jwt(std::string_view header_json, std::string_view claims_json, std::string_view secret) {
+    const auto signed_part = base64url_encode(header_json) + "." + base64url_encode(claims_json);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+         reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), mac, &size);
+    return signed_part + "." + base64url_encode(std::string_view(reinterpret_cast<const char*>(mac), size));
 }
 
 std::optional<JwtClaims> verify_jwt(std::string_view token, const JwtOptions& options,

@@ -364,12 +364,16 @@ std::vector<http::Route> health_routes(const Readiness& readiness) {
     };
 }
 
-http::Guard make_guard(const Authenticator& auth, const Readiness& readiness) {
-    return [&auth, &readiness](const http::Request& req, const http::Route& route,
-                               const http::PathParams& params) -> std::optional<Response> {
+http::Guard make_guard(const Authenticator& auth, const Readiness& readiness, RateLimiter* limiter) {
+    return [&auth, &readiness, limiter](const http::Request& req, const http::Route& route,
+                                        const http::PathParams& params) -> std::optional<Response> {
         if (auto denied = auth.check(req, route, params)) return denied;
         const bool is_public = route.capability == http::Capability::none || route.capability == http::Capability::metrics;
         if (!is_public && !readiness.ready()) return error_response(503, "server is still starting");
+        if (limiter && route.capability == http::Capability::sessions_write) {
+            if (auto retry_after = limiter->acquire(auth.caller_id(req, params)))
+                return too_many_requests("rate limit exceeded for this caller", *retry_after);
+        }
         return std::nullopt;
     };
 }

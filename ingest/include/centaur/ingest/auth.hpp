@@ -65,6 +65,10 @@ struct JwtClaims {
 std::optional<JwtClaims> verify_jwt(std::string_view token, const JwtOptions& options,
                                     std::chrono::system_clock::time_point now, std::string* why);
 
+/// The compact JWT `b64url(header_json).b64url(claims_json).b64url(HMAC-SHA256(secret, first two))`, unpadded;
+/// the JSON is taken as given (tests and tools mint tokens with it, including malformed ones).
+std::string sign_hs256_jwt(std::string_view header_json, std::string_view claims_json, std::string_view secret);
+
 /// Immutable after construction (set_* are start-up calls); `check` is thread-safe.
 class Authenticator {
 public:
