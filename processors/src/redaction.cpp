@@ -9,6 +9,7 @@ namespace {
 constexpr std::string_view bearer_word = "bearer";
 constexpr std::array<std::string_view, 4> secret_names = {"api_key", "token", "secret", "password"};
 constexpr std::string_view json_slash_escape = "\\/";
+constexpr std::array<std::string_view, 3> fixed_prefixes = {"github_pat_", "sbx1.", "sk-"};
 
 bool is_alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 bool is_word(char c) { return is_alnum(c) || c == '_'; }
@@ -17,7 +18,7 @@ bool is_bearer_char(char c) {
     return is_alnum(c) || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '=' || c == '-';
 }
 bool is_prefixed_char(char c) { return is_alnum(c) || c == '.' || c == '_' || c == '-'; }
-/// Printable ASCII that cannot delimit a value or break a JSON string (and not `[`, so redaction is idempotent).
+/// Printable ASCII that cannot delimit a value or break a JSON string (nor `[`, so redaction is idempotent).
 bool is_value_char(char c) {
     if (c < '!' || c > '~') return false;
     constexpr std::string_view stops = "\"'\\,;&<>(){}[]|`";
@@ -70,15 +71,16 @@ std::size_t run_end(std::string_view s, std::size_t i, Allowed allowed) {
 /// Length of the known token prefix at `i`, or 0.
 std::size_t token_prefix(std::string_view s, std::size_t i) {
     const std::string_view rest = s.substr(i);
-    for (std::string_view fixed : {std::string_view("github_pat_"), std::string_view("sbx1."), std::string_view("sk-")})
+    for (std::string_view fixed : fixed_prefixes)
         if (rest.substr(0, fixed.size()) == fixed) return fixed.size();
-    if (rest.size() >= 5 && rest.substr(0, 3) == "xox" && std::string_view("abprs").find(rest[3]) != std::string_view::npos &&
-        rest[4] == '-')
-        return 5;
-    if (rest.size() >= 4 && rest.substr(0, 2) == "gh" && std::string_view("pousr").find(rest[2]) != std::string_view::npos &&
-        rest[3] == '_')
-        return 4;
-    return 0;
+    // xox[abprs]- and gh[pousr]_: a stem, one letter of a set, a separator.
+    auto variable = [&](std::string_view stem, std::string_view letters, char separator) -> std::size_t {
+        const std::size_t n = stem.size() + 2;
+        if (rest.size() < n || rest.substr(0, stem.size()) != stem || rest[n - 1] != separator) return 0;
+        return letters.find(rest[stem.size()]) == std::string_view::npos ? 0 : n;
+    };
+    if (const std::size_t n = variable("xox", "abprs", '-')) return n;
+    return variable("gh", "pousr", '_');
 }
 
 }  // namespace
@@ -89,10 +91,11 @@ std::string redact_secrets(std::string_view line) {
     std::size_t i = 0;
     while (i < line.size()) {
         // Bearer <credential>: the word and the blanks stay.
-        if (line.size() - i > bearer_word.size() && iequals(line.substr(i, bearer_word.size()), bearer_word) &&
-            starts_word(line, i, is_word)) {
+        if (line.size() - i > bearer_word.size() &&
+            iequals(line.substr(i, bearer_word.size()), bearer_word) && starts_word(line, i, is_word)) {
             std::size_t blanks_end = i + bearer_word.size();
-            while (blanks_end < line.size() && (line[blanks_end] == ' ' || line[blanks_end] == '\t')) ++blanks_end;
+            while (blanks_end < line.size() && (line[blanks_end] == ' ' || line[blanks_end] == '\t'))
+                ++blanks_end;
             const std::size_t end = run_end(line, blanks_end, is_bearer_char);
             if (blanks_end > i + bearer_word.size() && end - blanks_end >= min_secret_chars) {
                 out.append(line.substr(i, blanks_end - i)).append(redacted_token);

@@ -59,8 +59,10 @@ TEST(Redaction, KnownPrefixesAreReplacedWhole) {
 }
 
 TEST(Redaction, NoFalsePositivesOnOrdinaryWords) {
-    for (const char* text : {"skeleton sk-learn task-abcdefghijkl risk-abcdefghijkl", "xoxo-abcdefghijkl xoxc-abcdefghijkl",
-                             "ghq_abcdefghijkl mygithub_pat_abcdefghijkl", "sbx2.abcdefghijkl asbx1.abcdefghijkl",
+    for (const char* text : {"skeleton sk-learn task-abcdefghijkl risk-abcdefghijkl",
+                             "xoxo-abcdefghijkl xoxc-abcdefghijkl",
+                             "ghq_abcdefghijkl mygithub_pat_abcdefghijkl",
+                             "sbx2.abcdefghijkl asbx1.abcdefghijkl",
                              "SK-ABCDEFGHIJKL", "tokens are counted: token_count 12, secrets: none",
                              "the password is in the vault", "sk-short"})
         EXPECT_EQ(redact_secrets(text), text) << text;
@@ -77,10 +79,13 @@ TEST(Redaction, JsonEscapedContextsStayValidJson) {
     const json::value parsed = json::parse(redacted, ec);
     ASSERT_FALSE(ec) << redacted;
     const std::string delta(parsed.at("delta").as_string());
-    for (const char* secret : {"abc123", openai_key, "abcdefgh12345678", slack_key, github_key, anthropic_key, "hunter22"})
+    for (const char* secret :
+         {"abc123", openai_key, "abcdefgh12345678", slack_key, github_key, anthropic_key, "hunter22"})
         EXPECT_EQ(redacted.find(secret), std::string::npos) << secret << " in " << redacted;
-    EXPECT_EQ(delta, "run:\nOPENAI_API_KEY=[REDACTED_TOKEN]\n[REDACTED_TOKEN]\t\"Bearer [REDACTED_TOKEN]\"\n"
-                     "[REDACTED_TOKEN]\\[REDACTED_TOKEN] url https://x/[REDACTED_TOKEN] PASSWORD=\"[REDACTED_TOKEN]\"");
+    EXPECT_EQ(delta,
+              "run:\nOPENAI_API_KEY=[REDACTED_TOKEN]\n[REDACTED_TOKEN]\t\"Bearer [REDACTED_TOKEN]\"\n"
+              "[REDACTED_TOKEN]\\[REDACTED_TOKEN] url https://x/[REDACTED_TOKEN] "
+              "PASSWORD=\"[REDACTED_TOKEN]\"");
     EXPECT_EQ(parsed.at("type").as_string(), "item.agentMessage.delta");
 }
 
@@ -95,9 +100,10 @@ TEST(Redaction, NonAsciiBytesAreNeverSplit) {
 }
 
 TEST(Redaction, Idempotent) {
-    for (std::string text : {std::string("Bearer abcdefgh12345678 OPENAI_API_KEY=x ") + openai_key,
-                             std::string(R"({"d":"TOKEN=\"abc\" \nsk-abcdefgh123 Bearer\tQWERTYUIOP"})"),
-                             std::string("[REDACTED_TOKEN] TOKEN=[REDACTED_TOKEN] Bearer [REDACTED_TOKEN]")}) {
+    const std::string texts[] = {std::string("Bearer abcdefgh12345678 OPENAI_API_KEY=x ") + openai_key,
+                                 R"({"d":"TOKEN=\"abc\" \nsk-abcdefgh123 Bearer\tQWERTYUIOP"})",
+                                 "[REDACTED_TOKEN] TOKEN=[REDACTED_TOKEN] Bearer [REDACTED_TOKEN]"};
+    for (const std::string& text : texts) {
         const std::string once = redact_secrets(text);
         EXPECT_EQ(redact_secrets(once), once) << text;
     }
@@ -105,8 +111,8 @@ TEST(Redaction, Idempotent) {
 }
 
 TEST(Redaction, LinesWithoutSecretsAreUnchanged) {
-    const std::string line =
-        R"({"type":"turn.completed","turn":{"id":"mock-turn-1","status":"completed"},"usage":{"input_tokens":0}})";
+    const std::string line = R"({"type":"turn.completed","turn":{"id":"mock-turn-1","status":"completed"},)"
+                             R"("usage":{"input_tokens":0}})";
     EXPECT_EQ(redact_secrets(line), line);
     EXPECT_EQ(redact_secrets(""), "");
 }

@@ -1,6 +1,6 @@
-// End-to-end: a sandbox that prints credentials (mock agent mode `secrets`) through the real server. Every
-// credential is replaced by [REDACTED_TOKEN] before it is appended to the log, so the log, the projection, the
-// SSE stream, the terminal event's result_text and the server's own log never hold one.
+// End-to-end: a sandbox that prints credentials (mock agent mode `secrets`) through the real server.
+// Every credential is replaced by [REDACTED_TOKEN] before it is appended to the log, so the log, the
+// projection, the SSE stream, the terminal event's result_text and the server's own log never hold one.
 
 #include <centaur/test_support/test_support.hpp>
 
@@ -44,7 +44,8 @@ TEST_F(RedactionE2e, SandboxCredentialsNeverReachTheLogProjectionStreamOrServerL
     ASSERT_EQ(executed.status, 200) << executed.body;
 
     ChildProcess sse({"curl", "-sN", "--max-time", "30", thread + "/events?after_event_id=0"}, {});
-    ASSERT_TRUE(sse.wait_for_stdout("event: session.execution_completed", 20s)) << sse.stdout_text() << server.logs();
+    ASSERT_TRUE(sse.wait_for_stdout("event: session.execution_completed", 20s))
+        << sse.stdout_text() << server.logs();
     const std::string stream = sse.stdout_text();
     EXPECT_EQ(stream.find(secret_marker), std::string::npos) << stream;
     EXPECT_GE(count_of(stream, redacted), static_cast<std::size_t>(credentials_printed)) << stream;
@@ -53,7 +54,8 @@ TEST_F(RedactionE2e, SandboxCredentialsNeverReachTheLogProjectionStreamOrServerL
 
     pqxx::connection conn(db_.url());
     pqxx::nontransaction tx(conn);
-    const auto rows = tx.exec_params("select event_type, data from session_events where thread_key = $1 order by event_id", key);
+    const auto rows = tx.exec_params(
+        "select event_type, data from session_events where thread_key = $1 order by event_id", key);
     int output_with_redactions = 0;
     bool completed = false;
     for (const auto& row : rows) {
@@ -71,13 +73,15 @@ TEST_F(RedactionE2e, SandboxCredentialsNeverReachTheLogProjectionStreamOrServerL
         if (type == "session.execution_completed") {
             completed = true;
             const auto payload = json::parse(data);
-            EXPECT_NE(std::string(payload.at("result_text").as_string()).find(redacted), std::string::npos) << data;
+            const std::string result_text(payload.at("result_text").as_string());
+            EXPECT_NE(result_text.find(redacted), std::string::npos) << data;
         }
     }
     EXPECT_EQ(output_with_redactions, 1);
     EXPECT_TRUE(completed);
+    const std::string marker = secret_marker;
     const auto leaked_in_log =
-        tx.exec_params("select count(*) from centaur_log where strpos(envelope, $1) > 0", std::string(secret_marker));
+        tx.exec_params("select count(*) from centaur_log where strpos(envelope, $1) > 0", marker);
     EXPECT_EQ(leaked_in_log[0][0].as<long long>(), 0) << "the event log holds a credential";
     EXPECT_GT(tx.exec("select count(*) from centaur_log")[0][0].as<long long>(), 0);
 
