@@ -396,13 +396,17 @@ int main(int argc, char** argv) {
     for (auto& r : ingest::session_routes(event_log, queries,
                                           ingest::SessionRoutesOptions{std::chrono::milliseconds(*projection_wait),
                                                                        static_cast<std::uint64_t>(*default_max)}))
-        if (roles.api) routes.push_back(std::move(r));
+        if (roles.api)
+            routes.push_back(r.capability == http::Capability::sessions_read ? auth->scope_principal_reads(std::move(r), queries)
+                                                                              : std::move(r));
     projections::EventsRouteOptions events_options;
     events_options.buffer_events = static_cast<std::size_t>(*sse_buffer);
     events_options.probe = &stream_probe;
     if (roles.api)
-        routes.push_back(ingest::limit_streams(projections::events_route(queries, hub, events_options), *auth, rate_limiter));
-    if (roles.api) routes.push_back(ingest::stream_token_route(stream_tokens));
+        routes.push_back(ingest::limit_streams(
+            auth->scope_principal_reads(projections::events_route(queries, hub, events_options), queries), *auth,
+            rate_limiter));
+    if (roles.api) routes.push_back(auth->scope_principal_reads(ingest::stream_token_route(stream_tokens), queries));
     ingest::SlackWebhookProbe slack_webhook_probe(*registry);
     slack::SlackReplyProbe slack_reply_probe(*registry);
     std::unique_ptr<slack::WebApiSlackClient> slack_client;

@@ -1,5 +1,6 @@
 #include <centaur/ingest/auth.hpp>
 #include <centaur/ingest/stream_tokens.hpp>
+#include <centaur/schemas/thread_key.hpp>
 
 #include <boost/json.hpp>
 #include <openssl/crypto.h>
@@ -264,9 +265,9 @@ Authenticator::Outcome Authenticator::decide(const http::Request& req, const htt
                                claims->capabilities.end();
         if (route.capability != http::Capability::sessions_read || !reads)
             return {"principal", http::error_response(403, "forbidden: this token cannot use " + route.path_template)};
-        // Rule: a principal reads only sessions whose iron_control_principal == sub. Sessions never carry a
-        // principal yet (the column is always NULL), so no thread-scoped read can match.
-        if (params.count("thread_key"))
+        // A principal reads only sessions whose iron_control_principal == sub: only routes whose handler checks
+        // the owner (scope_principal_reads) are open to it.
+        if (params.count("thread_key") && !principal_scoped_.count({route.method, route.path_template}))
             return {"principal", http::error_response(403, "forbidden: session not owned by this principal")};
         return {"principal", std::nullopt};
     }
@@ -279,6 +280,54 @@ Authenticator::Outcome Authenticator::decide(const http::Request& req, const htt
         return {"ingress", http::error_response(403, "forbidden: thread key outside this key's scope")};
     }
     return {"ingress", std::nullopt};
+}
+
+std::optional<std::string> Authenticator::principal_of(const http::Request& req) const {
+    const auto header = req.header("authorization");
+    if (jwt_.secret.empty() || !header || header->substr(0, bearer.size()) != bearer) return std::nullopt;
+    const auto token = header->substr(bearer.size());
+    Digest digest{};
+    SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest.data());
+    bool static_key = false;
+    for (const auto& key : keys_)
+        static_key = static_key || CRYPTO_memcmp(key.digest.data(), digest.data(), digest.size()) == 0;
+    if (static_key) return std::nullopt;
+    auto claims = verify_jwt(token, jwt_, clock_ ? clock_() : std::chrono::system_clock::now(), nullptr);
+    if (!claims || (claims->token_use == console_token_use && claims->sub == console_sub)) return std::nullopt;
+    return claims->sub;
+}
+
+namespace {
+/// 403 unless `key`'s session is owned by `principal`; nullopt when it is.
+boost::asio::awaitable<std::optional<http::Response>> require_owner(SessionStore& store, std::string key,
+                                                                    std::string principal) {
+    auto thread = ThreadKey::parse(key);
+    if (!thread) co_return http::error_response(400, "invalid thread key");
+    auto session = co_await store.get_session(*thread);
+    if (!session) co_return http::error_response(503, "session store unavailable");
+    if (*session) {
+        const auto* owner = (*session)->json.if_contains("iron_control_principal");
+        if (owner && owner->is_string() && owner->as_string() == principal) co_return std::nullopt;
+    }
+    co_return http::error_response(403, "forbidden: session not owned by this principal");
+}
+}  // namespace
+
+http::Route Authenticator::scope_principal_reads(http::Route route, SessionStore& store) {
+    principal_scoped_.insert({route.method, route.path_template});
+    auto inner = std::move(route.handler);
+    route.handler = [inner = std::move(inner), this, &store](
+                        const http::Request& req, const http::PathParams& params) -> boost::asio::awaitable<http::Response> {
+        auto principal = principal_of(req);
+        auto key = params.find("thread_key");
+        if (principal && key != params.end()) {
+            auto thread_key = key->second;
+            auto denied = co_await require_owner(store, std::move(thread_key), std::move(*principal));
+            if (denied) co_return std::move(*denied);
+        }
+        co_return co_await inner(req, params);
+    };
+    return route;
 }
 
 std::string Authenticator::caller_id(const http::Request& req, const http::PathParams& params) const {

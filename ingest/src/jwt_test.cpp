@@ -1,5 +1,7 @@
 #include <centaur/ingest/auth.hpp>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
@@ -193,15 +195,70 @@ TEST_F(JwtAuthenticator, EachCallerClassOnEachRouteCapability) {
     EXPECT_EQ(count("unknown", "unauthenticated"), 6);
 }
 
+/// Sessions by thread key with their iron_control_principal (null = none).
+class OwnerStore : public SessionStore {
+public:
+    std::map<std::string, std::optional<std::string>> owners;
+
+    boost::asio::awaitable<result<std::optional<SessionView>>> get_session(const ThreadKey& key) override {
+        auto it = owners.find(key.str());
+        if (it == owners.end()) co_return std::optional<SessionView>{};
+        SessionView view;
+        view.json["thread_key"] = key.str();
+        if (it->second) view.json["iron_control_principal"] = *it->second;
+        else view.json["iron_control_principal"] = nullptr;
+        co_return std::optional<SessionView>{std::move(view)};
+    }
+    boost::asio::awaitable<result<std::optional<ExecutionView>>> get_execution(const ThreadKey&,
+                                                                               const std::string&) override {
+        co_return std::optional<ExecutionView>{};
+    }
+    boost::asio::awaitable<result<std::optional<ExecutionView>>> active_execution(const ThreadKey&) override {
+        co_return std::optional<ExecutionView>{};
+    }
+    boost::asio::awaitable<result<bool>> wait_projected(const ThreadKey&, const EventUuid&, EventId,
+                                                        std::chrono::milliseconds) override {
+        co_return true;
+    }
+};
+
+/// Runs `route` as the server does: the guard (auth.check), then the handler. Returns the status.
+unsigned serve(const Authenticator& auth, const http::Route& route, const http::Request& req,
+               const http::PathParams& params) {
+    if (auto denied = auth.check(req, route, params)) return denied->status;
+    boost::asio::io_context io;
+    unsigned status = 0;
+    boost::asio::co_spawn(io, route.handler(req, params), [&](std::exception_ptr e, http::Response r) {
+        if (e) std::rethrow_exception(e);
+        status = r.status;
+    });
+    io.run();
+    return status;
+}
+
 TEST_F(JwtAuthenticator, PrincipalReadsOnlyOwnedSessions) {
+    OwnerStore store;
+    store.owners = {{"cli:mine", "user-1"}, {"cli:theirs", "user-2"}, {"cli:nobody", std::nullopt}};
     const auto token = sign(hs256, claims());  // no capabilities claim: sessions_read only
-    const http::Route read{"GET", "/api/session/{thread_key}", http::Capability::sessions_read, {}};
-    auto denied = auth->check(bearer(token), read, {{"thread_key", "cli:abc"}});
-    ASSERT_TRUE(denied);
-    EXPECT_EQ(denied->status, 403u);
-    EXPECT_EQ(denied->body, R"({"ok":false,"error":"forbidden: session not owned by this principal"})");
+    http::Route read{"GET", "/api/session/{thread_key}", http::Capability::sessions_read,
+                     [](const http::Request&, const http::PathParams&) -> boost::asio::awaitable<http::Response> {
+                         co_return http::Response{};
+                     }};
+    auto unscoped = auth->check(bearer(token), read, {{"thread_key", "cli:mine"}});
+    ASSERT_TRUE(unscoped) << "a route whose handler does not check the owner stays closed to principals";
+    EXPECT_EQ(unscoped->body, R"({"ok":false,"error":"forbidden: session not owned by this principal"})");
+
+    const auto scoped = auth->scope_principal_reads(read, store);
+    EXPECT_EQ(serve(*auth, scoped, bearer(token), {{"thread_key", "cli:mine"}}), 200u);
+    EXPECT_EQ(serve(*auth, scoped, bearer(token), {{"thread_key", "cli:theirs"}}), 403u);
+    EXPECT_EQ(serve(*auth, scoped, bearer(token), {{"thread_key", "cli:nobody"}}), 403u);
+    EXPECT_EQ(serve(*auth, scoped, bearer(token), {{"thread_key", "cli:absent"}}), 403u);
+    EXPECT_EQ(serve(*auth, scoped, bearer("admin-secret"), {{"thread_key", "cli:theirs"}}), 200u)
+        << "other callers pass through";
     EXPECT_EQ(auth->caller_id(bearer(token), {}), "jwt:user-1");
     EXPECT_EQ(auth->caller_id(bearer("slack-secret"), {}), "SLACKBOT_API_KEY");
+    EXPECT_EQ(auth->principal_of(bearer(token)), std::optional<std::string>("user-1"));
+    EXPECT_FALSE(auth->principal_of(bearer("admin-secret")));
 }
 
 TEST_F(JwtAuthenticator, RejectedJwtSaysWhy) {

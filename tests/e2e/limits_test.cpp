@@ -20,13 +20,15 @@ const std::string admin_key = "limits-admin-key";
 const std::string jwt_secret = "limits-jwt-secret";
 const std::string create_body = R"({"harness_type":"codex"})";
 
-std::string console_jwt(const std::string& key) {
+std::string jwt(const std::string& key, const std::string& sub, const std::string& token_use) {
     const auto exp = std::to_string(std::time(nullptr) + 300);
-    return ingest::sign_hs256_jwt(
-        R"({"alg":"HS256","typ":"JWT"})",
-        R"({"sub":"centaur-console","token_use":"console_service","aud":"centaur-api","iss":"centaur-console","exp":)" + exp + "}",
-        key);
+    return ingest::sign_hs256_jwt(R"({"alg":"HS256","typ":"JWT"})",
+                                  R"({"sub":")" + sub + R"(","token_use":")" + token_use +
+                                      R"(","aud":"centaur-api","iss":"centaur-console","exp":)" + exp + "}",
+                                  key);
 }
+
+std::string console_jwt(const std::string& key) { return jwt(key, "centaur-console", "console_service"); }
 
 std::map<std::string, std::string> bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
 
@@ -64,6 +66,19 @@ TEST(ApiLimits, WritesBeyondTheBurstGet429WithRetryAfterAndChangeNothing) {
             << "the refused create changed nothing";
         EXPECT_EQ(tx.exec1("select count(*) from sessions where thread_key = 'limits:three'")[0].as<int>(), 1);
     }
+
+    // A principal reads only the sessions it owns (iron_control_principal == sub) and writes none.
+    {
+        pqxx::connection c(db.url());
+        pqxx::work tx(c);
+        tx.exec0("update sessions set iron_control_principal = 'user-7' where thread_key = 'limits:one'");
+        tx.commit();
+    }
+    const auto principal = bearer(jwt(jwt_secret, "user-7", "user"));
+    EXPECT_EQ(http_request("GET", url, "", principal).status, 200);
+    EXPECT_EQ(http_request("GET", server.url() + "/api/session/limits%3Athree", "", principal).status, 403);
+    EXPECT_EQ(http_request("POST", url + "/interrupt", "{}", principal).status, 403);
+    EXPECT_EQ(http_request("GET", url, "", bearer(jwt(jwt_secret, "user-8", "user"))).status, 403);
 
     auto metrics = http_request("GET", server.url() + "/metrics").body;
     EXPECT_NE(metrics.find(R"(centaur_api_rate_limited_total{limit="events"} 1)"), std::string::npos) << metrics;

@@ -3,6 +3,7 @@
 // limited to session reads/writes on their thread-key prefixes; digests compared in constant time), then HS256
 // JWTs when a signing secret is configured (Console and Principal callers).
 
+#include <centaur/core/session_store.hpp>
 #include <centaur/http/types.hpp>
 
 #include <prometheus/counter.h>
@@ -14,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -84,9 +86,18 @@ public:
     /// Accept HS256 JWTs (after the static keys). A token with token_use "console_service" and sub
     /// "centaur-console" is class Console (every capability); any other is class Principal: sessions_read when
     /// its `capabilities` claim lists "sessions_read" or is absent, nothing else on our routes; and a Principal
-    /// reads only sessions whose iron_control_principal equals its sub. No session carries a principal yet (the
-    /// column is never written), so a Principal is refused every thread-scoped read (403).
+    /// reads only sessions whose iron_control_principal equals its sub: thread-scoped reads are allowed only on
+    /// routes wrapped by `scope_principal_reads` (which checks the owner), and refused (403) on every other.
     void accept_jwt(JwtOptions options) { jwt_ = std::move(options); }
+
+    /// Wraps a sessions_read route with {thread_key} so that a Principal caller gets it only for a session whose
+    /// iron_control_principal equals its sub (403 otherwise, also when there is no session; 503 when `store`
+    /// fails). Other callers pass straight through. Start-up only (not thread-safe); `store` and this
+    /// authenticator outlive the server.
+    http::Route scope_principal_reads(http::Route route, SessionStore& store);
+
+    /// The sub of `req`'s bearer when it is a verified Principal JWT, else nullopt.
+    std::optional<std::string> principal_of(const http::Request& req) const;
 
     /// Counts every check of a protected route in `probe` (must outlive this authenticator).
     void set_probe(AuthProbe* probe) { probe_ = probe; }
@@ -121,6 +132,7 @@ private:
     JwtOptions jwt_;
     AuthProbe* probe_ = nullptr;
     std::function<std::chrono::system_clock::time_point()> clock_;
+    std::set<std::pair<std::string, std::string>> principal_scoped_;  ///< (method, path template) wrapped routes
 };
 
 }  // namespace centaur::ingest
