@@ -22,7 +22,7 @@ CMAKE := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL cmake
 # Targets run one at a time (`make -j clean test` must not race); the build itself is parallel inside
 # cmake, and a lock on the build dir serialises concurrent `make` invocations.
 .NOTPARALLEL:
-.PHONY: all build release bootstrap run test bench-kafka bench bench-quick fuzz clean format
+.PHONY: all build release bootstrap run test bench-kafka bench bench-quick fuzz sanitize clean format
 
 all: build
 
@@ -57,6 +57,9 @@ bench-quick: build
 fuzz:
 	@scripts/bootstrap --fuzz
 	@scripts/run-fuzz
+
+sanitize: bootstrap
+	@CENTAUR_BUILD_DIR=$(BUILD_DIR) scripts/run-sanitize $(ARGS)
 
 clean: bootstrap
 	rm -rf $(BUILD_DIR)
