@@ -238,6 +238,15 @@ struct Schedule {
     Clock::time_point intended(std::int64_t i) const {
         return start + nanoseconds(static_cast<std::int64_t>(static_cast<double>(i) * ns_per_s / rate));
     }
+    /// Seconds from the first recorded request's intended time to the last completion.
+    double measured_s() const {
+        return static_cast<double>(duration_cast<nanoseconds>(last_done - intended(warm)).count()) / ns_per_s;
+    }
+    /// Successful requests per second over measured_s(): below `rate` when the server fell behind.
+    double achieved_rate() const {
+        const double s = measured_s();
+        return s > 0 ? static_cast<double>(ok) / s : 0;
+    }
 };
 
 struct PostCtx {
@@ -349,9 +358,7 @@ int run_post(const Options& o) {
     c.sched.start = Clock::now() + std::chrono::milliseconds(50);
     for (int i = 0; i < o.connections; ++i) spawn_logged(io, post_worker(c));
     io.run();
-    const double measured_s =
-        static_cast<double>(duration_cast<nanoseconds>(c.sched.last_done - c.sched.intended(c.sched.warm)).count()) / ns_per_s;
-    const double achieved = measured_s > 0 ? static_cast<double>(c.sched.ok) / measured_s : 0;
+    const double achieved = c.sched.achieved_rate();
     std::cout << "RESULT {\"mode\":\"post\",\"body\":\"" << o.body << "\",\"target_rate\":" << o.rate
               << ",\"achieved_rate\":" << achieved << ",\"ok\":" << c.sched.ok << ",\"errors\":" << c.sched.errors
               << ",\"connections\":" << o.connections << ",\"threads\":" << o.threads << ",\"duration_s\":" << o.duration_s
@@ -529,10 +536,10 @@ int run_tail(const Options& o) {
     }
     io.run();
     const double expected = static_cast<double>(c.post.sched.total - c.post.sched.warm) * o.clients / o.threads;
-    const double measured_s = o.duration_s;
+    const double measured_s = std::max(o.duration_s, c.post.sched.measured_s());
     std::cout << "RESULT {\"mode\":\"tail\",\"clients\":" << o.clients << ",\"threads\":" << o.threads
               << ",\"target_rate\":" << o.rate << ",\"appended\":" << c.post.sched.ok << ",\"append_errors\":" << c.post.sched.errors
-              << ",\"append_rate\":" << static_cast<double>(c.post.sched.ok) / measured_s
+              << ",\"append_rate\":" << c.post.sched.achieved_rate()
               << ",\"delivered\":" << c.delivered << ",\"expected\":" << expected
               << ",\"delivered_per_s\":" << static_cast<double>(c.delivered) / measured_s
               << ",\"stream_errors\":" << c.stream_errors << "," << c.post.sched.latency.json_fields("append_") << ","
