@@ -189,9 +189,7 @@ sandbox::LocalBackendOptions sandbox_options(const Config& config, const std::fi
     o.warm_pool_size = static_cast<std::uint32_t>(get("session-sandbox-warm-pool-size", 1024));
     o.reap_interval = std::chrono::seconds(get("session-sandbox-reap-interval-secs", 1LL << 32));
     if (*unsafe) spdlog::warn("!!! --unsafe-no-isolation: sandboxes are PLAIN PROCESSES (dev only) !!!");
-    std::stringstream hosts(config.get("sandbox-allow-hosts"));
-    for (std::string host; std::getline(hosts, host, ',');)
-        if (!host.empty()) o.egress.allowed_hosts.push_back(host);
+    o.egress.allowed_hosts = config.get_list("sandbox-allow-hosts");
     o.egress.enabled = !o.egress.allowed_hosts.empty();
     o.forwarder = exe_dir / "centaur-egress-forwarder";
     if (codex) {
@@ -327,18 +325,7 @@ int main(int argc, char** argv) {
         jwt.issuer = config->get("api-jwt-issuer");
         auth->accept_jwt(std::move(jwt));
     }
-    {
-        const auto& origins = config->get("cors-allowed-origins");
-        for (std::size_t start = 0; start < origins.size();) {
-            auto end = origins.find(',', start);
-            if (end == std::string::npos) end = origins.size();
-            auto origin = origins.substr(start, end - start);
-            while (!origin.empty() && origin.front() == ' ') origin.erase(0, 1);
-            while (!origin.empty() && origin.back() == ' ') origin.pop_back();
-            if (!origin.empty()) http_options.cors_allowed_origins.push_back(origin);
-            start = end + 1;
-        }
-    }
+    http_options.cors_allowed_origins = config->get_list("cors-allowed-origins");
     if (auth->open()) {
         if (!address.is_loopback())
             die("no API key is configured and BIND_ADDR is not loopback: set CENTAUR_APIRS_ADMIN_API_KEY");

@@ -1,8 +1,10 @@
 #include <centaur/core/config.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <sstream>
+#include <string_view>
 
 namespace centaur {
 
@@ -62,6 +64,20 @@ std::optional<Config> Config::parse(std::vector<OptionSpec> specs, int argc, cha
 }
 
 const std::string& Config::get(const std::string& flag) const { return values_.at(flag); }
+
+std::vector<std::string> Config::get_list(const std::string& flag) const {
+    std::vector<std::string> items;
+    const std::string_view value = get(flag);
+    for (std::size_t start = 0; start <= value.size();) {
+        const auto end = std::min(value.find(',', start), value.size());
+        auto item = value.substr(start, end - start);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        if (!item.empty()) items.emplace_back(item);
+        start = end + 1;
+    }
+    return items;
+}
 
 bool Config::provided(const std::string& flag) const { return sources_.count(flag) > 0; }
 

@@ -26,6 +26,16 @@ TEST(Config, FlagsOverrideEnvOverrideDefaults) {
     EXPECT_EQ(c->get_bool("run-migrations", &error), true);
 }
 
+TEST(Config, ListsAreTrimmedAndSkipEmptyItems) {
+    const char* argv[] = {"prog", "--bind-addr= a, b ,,c ,"};
+    std::string error;
+    auto c = Config::parse(specs(), 2, const_cast<char**>(argv), &error);
+    ASSERT_TRUE(c) << error;
+    EXPECT_EQ(c->get_list("bind-addr"), (std::vector<std::string>{"a", "b", "c"}));
+    const char* empty[] = {"prog", "--bind-addr= , "};
+    EXPECT_TRUE(Config::parse(specs(), 2, const_cast<char**>(empty), &error)->get_list("bind-addr").empty());
+}
+
 TEST(Config, BadInputNamesTheVariable) {
     std::string error;
     const char* unknown[] = {"prog", "--nope"};

@@ -35,6 +35,8 @@ public:
     std::optional<bool> get_bool(const std::string& flag, std::string* error) const;
     std::optional<std::int64_t> get_int(const std::string& flag, std::int64_t min, std::int64_t max,
                                         std::string* error) const;
+    /// A comma-separated value as its items, each trimmed of spaces; empty items are dropped.
+    std::vector<std::string> get_list(const std::string& flag) const;
     /// Where a value came from, for error messages: "BIND_ADDR" or "--bind-addr".
     std::string source_name(const std::string& flag) const;
     /// The --help text: usage line, then every flag with its env variable and default.
