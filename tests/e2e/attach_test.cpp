@@ -26,6 +26,7 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using test_support::ChildProcess;
+using test_support::lines_of;
 using test_support::ServerProcess;
 using test_support::TestDatabase;
 
@@ -40,14 +41,6 @@ std::string random_cli_key() {
 }
 
 std::string events_path(const std::string& key) { return "/api/session/" + key + "/events"; }
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty()) out.push_back(line);
-    return out;
-}
 
 /// Event ids printed by `centaur-session-cli --all-events`: "<id>\t<line>" or {"sse_event","id","data"}.
 std::vector<long long> cli_event_ids(const std::string& out) {

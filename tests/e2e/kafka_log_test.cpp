@@ -18,6 +18,7 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using test_support::ChildProcess;
+using test_support::lines_of;
 using test_support::ServerProcess;
 using test_support::TestDatabase;
 
@@ -33,14 +34,6 @@ std::string brokers() {
 }
 
 std::string fresh_topic() { return "e2e-" + test_support::env_or("HOSTNAME", "h") + "-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand()); }
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty()) out.push_back(line);
-    return out;
-}
 
 /// The runbook smoke turn through `api`. Returns the thread key (empty on failure, with test failures).
 std::string smoke_turn(const ServerProcess& api) {

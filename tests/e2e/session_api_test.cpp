@@ -15,19 +15,12 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using test_support::ChildProcess;
+using test_support::lines_of;
 using test_support::ServerProcess;
 using test_support::TestDatabase;
 
 constexpr auto turn_timeout = 60s;
 const std::string pong_prompt = "Reply with exactly PONG and nothing else.";
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty()) out.push_back(line);
-    return out;
-}
 
 /// Runs centaur-session-cli against `server` and waits for it (bounded). Returns the finished process.
 std::unique_ptr<ChildProcess> run_cli(const ServerProcess& server, std::vector<std::string> args,

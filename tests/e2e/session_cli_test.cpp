@@ -23,6 +23,7 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using test_support::ChildProcess;
+using test_support::lines_of;
 using test_support::ServerProcess;
 using test_support::TestDatabase;
 
@@ -66,14 +67,6 @@ std::string run_line(std::string line, const ServerProcess& server) {
 }
 
 std::string sh_quote(const std::string& s) { return "'" + replace_all(s, "'", "'\\''") + "'"; }
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty()) out.push_back(line);
-    return out;
-}
 
 /// `--all-events` output -> (id, event type, data) per line; output lines are `<id>\t<raw>`.
 struct Printed {

@@ -93,6 +93,14 @@ std::string read_file(const std::string& path) {
     return out.str();
 }
 
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) out.push_back(line);
+    return out;
+}
+
 ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env,
                            ChildOptions options) {
     if (argv.empty()) throw std::runtime_error("ChildProcess: empty argv");

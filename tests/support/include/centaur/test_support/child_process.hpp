@@ -83,5 +83,7 @@ private:
 
 /// Reads a whole file; empty string if it does not exist.
 std::string read_file(const std::string& path);
+/// The non-empty lines of `text` (a child's stdout or stderr), without their newlines.
+std::vector<std::string> lines_of(const std::string& text);
 
 }  // namespace centaur::test_support
