@@ -4,9 +4,13 @@
 //                         limits); prints only the child's stdout and stderr, forwards stdin, and exits
 //                         with the child's status (128 + signal when killed; 125 when the runner fails)
 //   reap                  kill and remove sandboxes of runners that died; prints how many
+//   serve --listen H:P [opts] -- argv…
+//                         host the local backend behind the runner protocol (runner_server.hpp) for
+//                         RemoteSandboxBackend; argv is the workload every sandbox runs
 // Runner logs are off unless -v (then on stderr).
 
 #include "local_sandbox.hpp"
+#include "runner_server.hpp"
 
 #include <centaur/sandbox/local_backend.hpp>
 
@@ -26,6 +30,7 @@
 #include <deque>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +54,10 @@ constexpr char usage_text[] =
     "              [--allow-host HOST[:PORT]]... [--model-upstream http[s]://HOST:PORT] [--upstream-ca-file PEM]\n"
     "              [--ro-bind HOST:INSIDE]...\n"
     "              -- PROGRAM [ARGS...]\n"
+    "       centaur-sandbox-runner serve --listen HOST:PORT [--workspace-root DIR] [--running-limit N]\n"
+    "              [--queue-timeout-secs N] [--warm-pool-size N] [--warm-harness H] [--reap-interval-secs N]\n"
+    "              [--orphan-timeout-secs N] [run's options] -- WORKLOAD [ARGS...]\n"
+    "  serve: every call needs 'Authorization: Bearer $SESSION_SANDBOX_RUNNER_TOKEN' (unset: loopback only).\n"
     "  --allow-host / --model-upstream turn on the egress proxy; the model gateway (http://model.internal/...)\n"
     "  puts the runner's OPENAI_API_KEY in place of the sandbox's placeholder.\n";
 
@@ -68,6 +77,7 @@ struct RunArgs {
     LocalBackendOptions options;
     std::vector<std::string> command;
     bool verbose = false;
+    std::optional<RunnerServeOptions> serve;  // set by --listen
 };
 
 RunArgs parse(const std::vector<std::string>& args, bool want_command) {
@@ -76,6 +86,7 @@ RunArgs parse(const std::vector<std::string>& args, bool want_command) {
     out.options.workspace_root = fs::temp_directory_path() / "centaur-sandbox-runner";
     out.options.inherit_stderr = true;
     auto& limits = out.options.isolation.limits;
+    std::chrono::seconds orphan_timeout = RunnerServeOptions{}.orphan_timeout;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
         auto value = [&]() -> const std::string& {
@@ -119,13 +130,35 @@ RunArgs parse(const std::vector<std::string>& args, bool want_command) {
             out.options.egress.model_key = key ? key : "";
         } else if (a == "--upstream-ca-file") {
             out.options.egress.upstream_ca_file = value();
+        } else if (a == "--listen") {
+            const std::string& listen = value();
+            const auto colon = listen.rfind(':');
+            if (colon == std::string::npos) usage("--listen needs HOST:PORT");
+            out.serve.emplace();
+            out.serve->listen_host = listen.substr(0, colon);
+            out.serve->port = static_cast<std::uint16_t>(parse_number(a, listen.substr(colon + 1)));
+        } else if (a == "--workspace-root") {
+            out.options.workspace_root = value();
+        } else if (a == "--running-limit") {
+            out.options.running_limit = static_cast<std::uint32_t>(parse_number(a, value()));
+        } else if (a == "--queue-timeout-secs") {
+            out.options.queue_timeout = std::chrono::seconds(parse_number(a, value()));
+        } else if (a == "--warm-pool-size") {
+            out.options.warm_pool_size = static_cast<std::uint32_t>(parse_number(a, value()));
+        } else if (a == "--warm-harness") {
+            out.options.warm_harness = value();
+        } else if (a == "--reap-interval-secs") {
+            out.options.reap_interval = std::chrono::seconds(parse_number(a, value()));
+        } else if (a == "--orphan-timeout-secs") {
+            orphan_timeout = std::chrono::seconds(parse_number(a, value()));
         } else if (a == "--unsafe-no-isolation") {
             out.options.isolation.mode = IsolationMode::disabled;
         } else {
             usage("unknown argument '" + a + "'");
         }
     }
-    if (want_command && out.command.empty()) usage("run needs a command after --");
+    if (want_command && out.command.empty()) usage("run and serve need a command after --");
+    if (out.serve) out.serve->orphan_timeout = orphan_timeout;
     out.options.forwarder = fs::canonical("/proc/self/exe").parent_path() / "centaur-egress-forwarder";
     out.options.command = out.command;
     return out;
@@ -253,6 +286,17 @@ int main(int argc, char** argv) {
         const int code = run_command(std::move(args));
         std::fflush(stdout);
         std::_Exit(code);  // the stdin reader thread may still be blocked in read()
+    }
+    if (verb == "serve") {
+        auto args = parse(rest, true);
+        if (!args.serve) usage("serve needs --listen HOST:PORT");
+        configure_logging(true);
+        // Sandboxes' stderr goes to their workspace's .stderr.log; the uid's process rlimit scales with the limit.
+        args.options.inherit_stderr = false;
+        if (args.options.running_limit > 0) args.options.isolation.max_sandboxes = args.options.running_limit;
+        const char* token = std::getenv("SESSION_SANDBOX_RUNNER_TOKEN");
+        args.serve->token = token ? token : "";
+        return serve(std::move(args.options), std::move(*args.serve));
     }
     if (verb == "probe" || verb == "reap") {
         auto args = parse(rest, false);
