@@ -22,6 +22,7 @@
 #include <centaur/projections/projector.hpp>
 #include <centaur/projections/session_queries.hpp>
 #include <centaur/sandbox/local_backend.hpp>
+#include <centaur/sandbox/remote_backend.hpp>
 #include <centaur/schemas/payloads.hpp>
 #include <centaur/slack/reply_streamer.hpp>
 #include <centaur/slack/web_api_client.hpp>
@@ -40,7 +41,9 @@
 #include <iostream>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 namespace asio = boost::asio;
@@ -73,7 +76,12 @@ std::vector<OptionSpec> option_specs() {
         {"database-url", "DATABASE_URL", "", "Postgres URL (projections, and the embedded event log)", false, true},
         {"bind-addr", "BIND_ADDR", "127.0.0.1:8080", "HTTP listen address host:port"},
         {"run-migrations", "RUN_MIGRATIONS", "false", "apply SQL migrations at start", true},
-        {"session-sandbox-backend", "SESSION_SANDBOX_BACKEND", "local", "sandbox backend: local"},
+        {"session-sandbox-backend", "SESSION_SANDBOX_BACKEND", "local",
+         "sandbox backend: local, or remote (centaur-sandbox-runner serve processes)"},
+        {"session-sandbox-runner-urls", "SESSION_SANDBOX_RUNNER_URLS", "",
+         "remote backend: comma-separated runner URLs http://host:port (placement by load)"},
+        {"session-sandbox-runner-token", "SESSION_SANDBOX_RUNNER_TOKEN", "", "remote backend: the runners' bearer token",
+         false, true},
         {"session-sandbox-workload", "SESSION_SANDBOX_WORKLOAD", "mock",
          "workload run in sandboxes: mock, codex-app-server"},
         {"codex-dir", "CENTAUR_CODEX_DIR", "",
@@ -219,6 +227,15 @@ sandbox::LocalBackendOptions sandbox_options(const Config& config, const std::fi
     return o;
 }
 
+/// SESSION_SANDBOX_RUNNER_URLS and _TOKEN of the remote backend; exits with one line when unusable.
+sandbox::RemoteBackendOptions remote_sandbox_options(const Config& config) {
+    sandbox::RemoteBackendOptions o;
+    o.runner_urls = config.get_list("session-sandbox-runner-urls");
+    o.token = config.get("session-sandbox-runner-token");
+    if (o.runner_urls.empty()) die("SESSION_SANDBOX_RUNNER_URLS is required with SESSION_SANDBOX_BACKEND=remote");
+    return o;
+}
+
 processors::ProcessorOptions processor_options(const Config& config) {
     std::string error;
     auto grace = config.get_int("session-sandbox-hot-idle-grace-secs", 0, 1LL << 32, &error);
@@ -281,9 +298,10 @@ int main(int argc, char** argv) {
     http_options.max_body_bytes = static_cast<std::size_t>(*max_body);
     http_options.sse_keepalive = std::chrono::seconds(*keepalive);
 
-    if (config->get("session-sandbox-backend") != "local") {
+    const bool remote_runners = config->get("session-sandbox-backend") == "remote";
+    if (config->get("session-sandbox-backend") != "local" && !remote_runners) {
         die("SESSION_SANDBOX_BACKEND='" + config->get("session-sandbox-backend") +
-            "' is not available (supported: local; agent-k8s is designed, not built)");
+            "' is not available (supported: local, remote; agent-k8s is designed, not built)");
     }
     if (config->get("session-sandbox-workload") != "mock" && config->get("session-sandbox-workload") != "codex-app-server") {
         die("SESSION_SANDBOX_WORKLOAD='" + config->get("session-sandbox-workload") +
@@ -371,9 +389,20 @@ int main(int argc, char** argv) {
     EventLog& event_log = selected_log.get();
     spdlog::info("event log: {}; roles:{}{}{}", selected_log.kafka() ? "kafka " + selection->kafka->brokers : "embedded",
                  roles.api ? " api" : "", roles.processor ? " processor" : "", roles.projector ? " projector" : "");
-    sandbox::LocalSandboxBackend sandboxes(
-        io.get_executor(), sandbox_options(*config, exe_dir, workspace_root));
-    sandboxes.start_background();
+    std::optional<sandbox::LocalSandboxBackend> local_sandboxes;
+    std::optional<sandbox::RemoteSandboxBackend> remote_sandboxes;
+    if (remote_runners) {
+        try {
+            remote_sandboxes.emplace(io.get_executor(), remote_sandbox_options(*config));
+        } catch (const std::invalid_argument& e) {
+            die(std::string("SESSION_SANDBOX_RUNNER_URLS: ") + e.what());
+        }
+    } else {
+        local_sandboxes.emplace(io.get_executor(), sandbox_options(*config, exe_dir, workspace_root));
+        local_sandboxes->start_background();
+    }
+    SandboxBackend& sandboxes =
+        remote_sandboxes ? static_cast<SandboxBackend&>(*remote_sandboxes) : static_cast<SandboxBackend&>(*local_sandboxes);
     std::optional<projections::Projector> projector;
     if (roles.projector) projector.emplace(projections::ProjectorOptions{database_url}, event_log, &hub, &readiness);
     std::optional<processors::SessionProcessor> processor;
@@ -472,7 +501,7 @@ int main(int argc, char** argv) {
             [&]() -> asio::awaitable<void> {
                 if (started && slack_replies) co_await slack_replies->stop();
                 if (started && processor) co_await processor->stop();
-                co_await sandboxes.shutdown();
+                if (local_sandboxes) co_await local_sandboxes->shutdown();
             },
             asio::detached);
     });
