@@ -3,8 +3,9 @@
 // model.
 //
 // Protocol: each stdin line is trimmed; blank lines are ignored. {"type":"interrupt"} ends the turn in
-// progress with turn.completed status "interrupted" (and abandons the rest of that request); with no turn in
-// progress it is ignored. Any other line is a request, answered in arrival order; its top-level "model"
+// progress with turn.completed status "interrupted" (and abandons the rest of that request); one that arrives
+// while a request is starting up (before its first turn.started) interrupts that first turn as soon as it
+// starts, as codex does once turn/start has answered; with no request in progress it is ignored. Any other line is a request, answered in arrival order; its top-level "model"
 // string shows up in the delta. Stdin is polled while output is paced, so an interrupt takes effect mid-turn
 // and requests that arrive meanwhile queue up. Exits 0 at stdin EOF once queued requests are answered.
 //
@@ -139,6 +140,13 @@ public:
 
 private:
     void answer(const std::string& request) {
+        in_request_ = true;
+        answer_turns(request);
+        in_request_ = false;
+        interrupted_ = false;
+    }
+
+    void answer_turns(const std::string& request) {
         std::string model = string_field(request, "model");
         if (model.empty()) model = "unknown";
         emit({{"type", "system"}, {"subtype", "wrapper_heartbeat"}, {"phase", "startup"}});
@@ -157,7 +165,7 @@ private:
     bool run_turn(const std::string& model) {
         current_turn_ = "mock-turn-" + std::to_string(next_turn_++);
         emit({{"type", "turn.started"}, {"turn_id", current_turn_}});
-        const bool finished = play_turn(model);
+        const bool finished = !interrupted_ && play_turn(model);
         if (!finished)
             emit({{"type", "turn.completed"}, {"turn", {{"id", current_turn_}, {"status", "interrupted"}}}});
         current_turn_.clear();
@@ -236,7 +244,7 @@ private:
         const std::string_view line = trim(raw);
         if (line.empty()) return;
         if (string_field(line, "type") == "interrupt") {
-            if (!current_turn_.empty()) interrupted_ = true;
+            if (in_request_) interrupted_ = true;
             return;
         }
         requests_.emplace_back(line);
@@ -259,7 +267,8 @@ private:
     std::string pending_input_;
     std::string current_turn_;  ///< id of the turn in progress, empty between turns
     int next_turn_ = 1;
-    bool interrupted_ = false;
+    bool in_request_ = false;   ///< a request is being answered (from its first heartbeat to its last turn)
+    bool interrupted_ = false;  ///< an interrupt arrived for the request in progress
     bool stdin_closed_ = false;
 };
 

@@ -224,6 +224,21 @@ TEST(MockAgent, InterruptEndsAHangingTurnAndQueuedRequestsRunAfterwards) {
     EXPECT_EQ(agent.wait_exit(), 0);
 }
 
+TEST(MockAgent, InterruptBeforeTheFirstTurnStartsInterruptsThatTurnAsSoonAsItStarts) {
+    // A slow start-up (500 ms between lines) leaves the interrupt no turn to hit yet; it must not be lost.
+    AgentProcess agent({{"CENTAUR_MOCK_MODE", "hang"}, {"CENTAUR_MOCK_DELAY_MS", "500"}});
+    agent.write_line(user_line);
+    EXPECT_EQ(agent.read_line(), heartbeat_startup);
+    agent.write_line(interrupt_line);
+    EXPECT_EQ(agent.read_line(), heartbeat_started);
+    EXPECT_EQ(agent.read_line(), thread_started);
+    EXPECT_EQ(agent.read_line(), turn_started(1));
+    EXPECT_EQ(agent.read_line(), turn_interrupted(1));
+    agent.close_stdin();
+    EXPECT_EQ(agent.read_line(), std::nullopt);
+    EXPECT_EQ(agent.wait_exit(), 0);
+}
+
 TEST(MockAgent, InterruptWithoutATurnIsIgnored) {
     AgentProcess agent(fast_env());
     agent.write_line(interrupt_line);
