@@ -1,4 +1,5 @@
 #include <centaur/log/kafka_event_log.hpp>
+#include <centaur/log/log_probe.hpp>
 #include <centaur/schemas/partitioner.hpp>
 
 #include <boost/asio/post.hpp>
@@ -10,7 +11,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -418,13 +421,21 @@ struct KafkaEventLog::Impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
 
 // ---- consumer side ------------------------------------------------------------------------------------------
 
+/// Consumer lag of this process's group members, written by each reader after its polls, read by consumer_lag().
+struct KafkaEventLog::LagBoard {
+    std::mutex mutex;
+    std::map<std::pair<std::string, std::int32_t>, std::int64_t> lag;  ///< (group, partition) -> records behind
+};
+
 namespace {
 
 class KafkaLogReader final : public LogReader, public RdKafka::RebalanceCb {
 public:
-    KafkaLogReader(const KafkaLogOptions& log_options, std::int32_t partitions, ReaderOptions options)
+    KafkaLogReader(const KafkaLogOptions& log_options, std::int32_t partitions, ReaderOptions options,
+                   std::shared_ptr<KafkaEventLog::LagBoard> lag_board)
         : log_options_(log_options), partitions_(partitions), options_(std::move(options)),
-          caught_up_(static_cast<std::size_t>(partitions), false) {
+          caught_up_(static_cast<std::size_t>(partitions), false), lag_board_(std::move(lag_board)),
+          next_offset_(static_cast<std::size_t>(partitions), -1) {
         const bool standalone = options_.group.empty();
         auto conf = make_conf(log_options_, {{"group.id", standalone ? "centaur-reader-" + EventUuid::random().hex()
                                                                      : options_.group},
@@ -449,6 +460,7 @@ public:
     ~KafkaLogReader() override {
         closing_ = true;  // close() revokes through rebalance_cb: no user callbacks any more
         consumer_->close();
+        publish_lag();
         if (dead_letters_) dead_letters_->flush(dead_letter_flush_ms);
     }
 
@@ -482,11 +494,13 @@ public:
             if (!batch_.empty() || woken_.exchange(false) || Clock::now() >= deadline) break;
         }
         if (batch_.empty()) flush_caught_up();
+        publish_lag();
         return std::move(batch_);
     }
 
     void seek(std::int32_t partition, LogOffset after) override {
         if (!owns(partition)) return;
+        next_offset_[static_cast<std::size_t>(partition)] = after.value;
         caught_up_[static_cast<std::size_t>(partition)] = false;
         std::erase(pending_caught_up_, partition);
         std::erase_if(batch_, [&](const LogRecord& r) { return r.position.partition == partition; });
@@ -559,6 +573,33 @@ public:
 
 private:
     bool owns(std::int32_t p) const { return std::find(owned_.begin(), owned_.end(), p) != owned_.end(); }
+
+    /// Lag of every owned partition whose position is known: its high watermark as of the last fetch (cached
+    /// by librdkafka, no round trip) minus the next offset to read. Group members only; partitions this member
+    /// no longer owns leave the board.
+    void publish_lag() {
+        if (options_.group.empty() || !lag_board_) return;
+        std::lock_guard lock(lag_board_->mutex);
+        for (auto it = published_.begin(); it != published_.end();) {
+            if (closing_ || !owns(*it)) {
+                lag_board_->lag.erase({options_.group, *it});
+                it = published_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        if (closing_) return;
+        for (auto p : owned_) {
+            const auto next = next_offset_[static_cast<std::size_t>(p)];
+            std::int64_t low = 0;
+            std::int64_t high = 0;
+            if (next < 0) continue;
+            const auto err = consumer_->get_watermark_offsets(log_options_.topic, p, &low, &high);
+            if (err != RdKafka::ERR_NO_ERROR || high < 0) continue;
+            lag_board_->lag[{options_.group, p}] = std::max<std::int64_t>(0, high - next);
+            published_.insert(p);
+        }
+    }
     bool cooperative() { return consumer_->rebalance_protocol() == "COOPERATIVE"; }
 
     /// A standalone reader takes every partition on its first poll.
@@ -582,11 +623,13 @@ private:
             dead_letter(m, why);
             return;
         }
+        next_offset_[static_cast<std::size_t>(p)] = offset.value;
         batch_.push_back(LogRecord{{p, offset}, KafkaEventLog::event_id_of(p, offset), std::move(*envelope)});
     }
 
     void dead_letter(RdKafka::Message& m, const std::string& why) {
         ++dead_lettered_;
+        count_dead_lettered_record();
         spdlog::error("kafka reader: record at partition {} offset {} is not an envelope ({}); moved to {}",
                       m.partition(), m.offset(), why, dead_letter_topic_of(log_options_));
         if (!dead_letters_) {
@@ -634,6 +677,9 @@ private:
     bool standalone_assigned_ = false;
     std::atomic<bool> woken_{false};
     std::uint64_t dead_lettered_ = 0;
+    std::shared_ptr<KafkaEventLog::LagBoard> lag_board_;
+    std::vector<std::int64_t> next_offset_;  ///< per partition: Kafka offset of the next record to read (-1 unknown)
+    std::set<std::int32_t> published_;       ///< partitions this reader has an entry for on the lag board
 };
 
 }  // namespace
@@ -641,7 +687,7 @@ private:
 // ---- KafkaEventLog ------------------------------------------------------------------------------------------
 
 KafkaEventLog::KafkaEventLog(KafkaLogOptions options, boost::asio::any_io_executor completions)
-    : impl_(std::make_shared<Impl>()) {
+    : impl_(std::make_shared<Impl>()), lag_board_(std::make_shared<LagBoard>()) {
     impl_->options = std::move(options);
     impl_->completions = std::move(completions);
 }
@@ -758,7 +804,14 @@ std::int32_t KafkaEventLog::partitions() const {
 }
 
 std::unique_ptr<LogReader> KafkaEventLog::open_reader(ReaderOptions options) {
-    return std::make_unique<KafkaLogReader>(impl_->options, partitions(), std::move(options));
+    return std::make_unique<KafkaLogReader>(impl_->options, partitions(), std::move(options), lag_board_);
+}
+
+std::vector<ConsumerLag> KafkaEventLog::consumer_lag() const {
+    std::lock_guard lock(lag_board_->mutex);
+    std::vector<ConsumerLag> out;
+    for (const auto& [key, records] : lag_board_->lag) out.push_back(ConsumerLag{key.first, key.second, records});
+    return out;
 }
 
 KafkaLogStats KafkaEventLog::stats() const {

@@ -1,4 +1,5 @@
 #include <centaur/log/postgres_event_log.hpp>
+#include <centaur/log/log_probe.hpp>
 #include <centaur/pg/pool.hpp>
 #include <centaur/schemas/partitioner.hpp>
 
@@ -206,6 +207,7 @@ private:
             auto envelope = decode_envelope(row[2].c_str(), &why);
             if (!envelope) {
                 ++undecodable_;
+                count_dead_lettered_record();
                 spdlog::error("embedded log: skipping undecodable record at partition {} position {}: {}", partition,
                               position, why);
                 continue;

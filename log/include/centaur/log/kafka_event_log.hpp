@@ -33,6 +33,13 @@ struct KafkaLogStats {
     std::uint64_t queue_full = 0;          ///< produce calls that met a full local queue (back-pressure)
 };
 
+/// Records of one partition a consumer-group member of this process has not read yet.
+struct ConsumerLag {
+    std::string group;
+    std::int32_t partition = 0;
+    std::int64_t records = 0;  ///< the partition's high watermark (as of the member's last fetch) minus its position
+};
+
 /// Producer: idempotent (acks=all, enable.idempotence), partition = Kafka murmur2 of the thread key (the same
 /// as librdkafka's murmur2_random and the Java client), headers `event_type` and `event_uuid`. An append
 /// completes only on a PERSISTED delivery report, in append order per partition. A failed delivery marks its
@@ -73,6 +80,8 @@ public:
     KafkaLogStats stats() const;
     /// The last librdkafka statistics JSON of the producer (empty unless statistics.interval.ms is set).
     std::string last_statistics() const;
+    /// Lag of every partition this process's group members own, as of their last polls. Thread-safe.
+    std::vector<ConsumerLag> consumer_lag() const;
     /// Fault point for tests: raises a fatal error in the current producer (librdkafka's test hook).
     void inject_fatal_error();
 
@@ -80,9 +89,11 @@ public:
     static EventId event_id_of(std::int32_t partition, LogOffset offset);
 
     struct Impl;
+    struct LagBoard;
 
 private:
     std::shared_ptr<Impl> impl_;
+    std::shared_ptr<LagBoard> lag_board_;
 };
 
 }  // namespace centaur::log
