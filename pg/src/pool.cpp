@@ -8,7 +8,7 @@ namespace centaur::pg {
 std::unique_ptr<pqxx::connection> connect(const std::string& url) { return std::make_unique<pqxx::connection>(url); }
 
 Pool::Pool(std::string url, std::size_t size, std::function<void(pqxx::connection&)> prepare)
-    : url_(std::move(url)), prepare_(std::move(prepare)) {
+    : url_(std::move(url)), prepare_(std::move(prepare)), size_(size) {
     for (std::size_t i = 0; i < size; ++i) threads_.emplace_back([this] { worker(); });
 }
 
@@ -29,6 +29,7 @@ void Pool::submit(Job job) {
     {
         std::lock_guard lock(mutex_);
         if (!stopping_) {
+            if (in_use_ + jobs_.size() >= size_) ++waits_;
             jobs_.push_back(std::move(job));
             cv_.notify_one();
             return;
@@ -48,6 +49,7 @@ void Pool::worker() {
             if (jobs_.empty()) return;
             job = std::move(jobs_.front());
             jobs_.pop_front();
+            ++in_use_;
         }
         std::string error;
         if (!conn) {
@@ -60,7 +62,14 @@ void Pool::worker() {
             }
         }
         if (!job(conn.get(), conn ? nullptr : &error)) conn.reset();
+        std::lock_guard lock(mutex_);
+        --in_use_;
     }
+}
+
+PoolStats Pool::stats() const {
+    std::lock_guard lock(mutex_);
+    return PoolStats{size_, in_use_, jobs_.size(), waits_};
 }
 
 void Pool::log_failure(const char* what) { spdlog::warn("postgres: {}", what); }

@@ -15,6 +15,7 @@
 #include <pqxx/connection>
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -28,6 +29,14 @@ namespace centaur::pg {
 /// Opens a connection to `url`; throws pqxx::broken_connection with libpq's reason on failure.
 std::unique_ptr<pqxx::connection> connect(const std::string& url);
 
+/// Usage of a Pool at one instant (metrics).
+struct PoolStats {
+    std::size_t size = 0;       ///< worker threads, one connection each
+    std::size_t in_use = 0;     ///< workers running a job
+    std::size_t queued = 0;     ///< jobs waiting for a worker
+    std::uint64_t waits = 0;    ///< jobs since start that found every worker busy and had to queue
+};
+
 /// A fixed set of worker threads, each owning one connection (opened lazily, re-opened after a failure).
 /// Lifecycle: construct, use, `stop()` (idempotent; also run by the destructor) joins the workers after the
 /// queued jobs ran. Thread-safe.
@@ -40,6 +49,8 @@ public:
     Pool& operator=(const Pool&) = delete;
 
     void stop();
+    /// Thread-safe.
+    PoolStats stats() const;
 
     /// Runs `job(connection)` on a worker. An exception from the job (or a failed connect) becomes
     /// errc::store_unavailable, logged with its message; the connection is then re-opened for the next job.
@@ -85,8 +96,11 @@ private:
 
     std::string url_;
     std::function<void(pqxx::connection&)> prepare_;
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::condition_variable cv_;
+    std::size_t size_ = 0;
+    std::size_t in_use_ = 0;
+    std::uint64_t waits_ = 0;
     std::deque<Job> jobs_;
     bool stopping_ = false;
     std::vector<std::thread> threads_;
