@@ -9,6 +9,7 @@ namespace centaur::http {
 namespace {
 
 constexpr std::string_view metrics_content_type = "text/plain; version=0.0.4";
+constexpr std::string_view slack_webhook_route = "/api/webhooks/slack";
 
 const prometheus::Histogram::BucketBoundaries& duration_buckets() {
     static const prometheus::Histogram::BucketBoundaries buckets{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
@@ -26,6 +27,22 @@ std::string method_label(const std::string& method) {
 
 std::string status_class(unsigned status) { return std::to_string(status / 100) + "xx"; }
 
+const char* refusal_reason(unsigned status, std::string_view body) {
+    constexpr unsigned bad_request = 400;
+    constexpr unsigned too_large = 413;
+    constexpr unsigned unsupported = 415;
+    constexpr unsigned headers_too_large = 431;
+    if (status == too_large) return "body_too_large";
+    if (status == headers_too_large) return "headers_too_large";
+    if (status == unsupported) return "unsupported_media_type";
+    if (status == bad_request) {
+        if (body.find("invalid JSON") != std::string_view::npos) return "invalid_json";
+        if (body.find("thread key") != std::string_view::npos) return "invalid_thread_key";
+        if (body.find("malformed") != std::string_view::npos) return "malformed_request";
+    }
+    return "invalid_field";
+}
+
 }  // namespace
 
 HttpProbe::HttpProbe(prometheus::Registry& registry)
@@ -41,7 +58,17 @@ HttpProbe::HttpProbe(prometheus::Registry& registry)
                              .Name("http_server_requests_in_flight")
                              .Help("HTTP requests being handled")
                              .Register(registry)
-                             .Add({})) {}
+                             .Add({})),
+      bad_requests(prometheus::BuildCounter()
+                       .Name("centaur_http_bad_requests_total")
+                       .Help("Requests refused as malformed (400, 413, 415, 422, 431), by reason")
+                       .Register(registry)),
+      slack_ack_seconds(prometheus::BuildHistogram()
+                            .Name("centaur_slack_webhook_ack_duration_seconds")
+                            .Help("Time from a Slack webhook delivery's arrival to its acknowledgement being written")
+                            .Register(registry)
+                            .Add({}, prometheus::Histogram::BucketBoundaries{.0025, .005, .01, .025, .05, .1, .25, .5,
+                                                                             1, 2, 3, 5})) {}
 
 void HttpProbe::request_finished(const std::string& method, const std::string& route, unsigned status,
                                  double seconds) {
@@ -50,6 +77,12 @@ void HttpProbe::request_finished(const std::string& method, const std::string& r
     request_duration_seconds.Add({{"method", m}, {"route", route}, {"status_class", status_class(status)}},
                                  duration_buckets())
         .Observe(seconds);
+    if (route == slack_webhook_route) slack_ack_seconds.Observe(seconds);
+}
+
+void HttpProbe::request_refused(unsigned status, std::string_view error_body) {
+    if (status != 400 && status != 413 && status != 415 && status != 422 && status != 431) return;
+    bad_requests.Add({{"reason", refusal_reason(status, error_body)}}).Increment();
 }
 
 void HttpProbe::in_flight_add(double delta) {
@@ -59,9 +92,11 @@ void HttpProbe::in_flight_add(double delta) {
         requests_in_flight.Decrement(-delta);
 }
 
-Route metrics_route(prometheus::Registry& registry) {
+Route metrics_route(prometheus::Registry& registry, std::function<void()> refresh) {
     return Route{"GET", "/metrics", Capability::metrics,
-                 [&registry](const Request&, const PathParams&) -> boost::asio::awaitable<Response> {
+                 [&registry, refresh = std::move(refresh)](const Request&,
+                                                           const PathParams&) -> boost::asio::awaitable<Response> {
+                     if (refresh) refresh();
                      Response res;
                      res.content_type = std::string(metrics_content_type);
                      res.body = prometheus::TextSerializer().Serialize(registry.Collect());

@@ -696,6 +696,7 @@ awaitable<bool> Server::Impl::handle(std::shared_ptr<Connection> conn, bhttp::re
     const bool keep_alive = msg.keep_alive() && !stopped_ && !conn->closed;
     const auto bytes = serialize_response(res, msg.version(), keep_alive, req.method == "HEAD");
     const auto ec = co_await write_all(*conn, bytes, options_.request_timeout);
+    if (probe_) probe_->request_refused(res.status, res.body);
     finish_tally(tally, res.status);
     co_return !ec && keep_alive;
 }
@@ -747,6 +748,7 @@ awaitable<void> Server::Impl::reject(std::shared_ptr<Connection> conn, const bea
     tally.method = std::move(method);
     const std::string bytes = serialize_response(res, 11, false, false);
     const auto write_ec = co_await write_all(*conn, bytes, options_.request_timeout);
+    if (probe_) probe_->request_refused(res.status, res.body);
     finish_tally(tally, res.status);
     if (!write_ec) co_await lingering_close(conn);
 }

@@ -9,7 +9,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <string>
+#include <string_view>
 
 namespace centaur::http {
 
@@ -24,14 +26,23 @@ public:
     /// is recorded as "OTHER".
     void request_finished(const std::string& method, const std::string& route, unsigned status, double seconds);
     void in_flight_add(double delta);
+    /// Counts a response that refused the request as malformed (400, 413, 415, 422, 431) in bad_requests by a
+    /// reason read from its error body (invalid_json, invalid_thread_key, malformed_request, body_too_large,
+    /// headers_too_large, unsupported_media_type, invalid_field); other statuses are ignored.
+    void request_refused(unsigned status, std::string_view error_body);
 
     prometheus::Family<prometheus::Counter>& requests_total;              ///< http_server_requests_total
     prometheus::Family<prometheus::Histogram>& request_duration_seconds;  ///< http_server_request_duration_seconds
     prometheus::Gauge& requests_in_flight;                                ///< http_server_requests_in_flight
+    prometheus::Family<prometheus::Counter>& bad_requests;                ///< centaur_http_bad_requests_total{reason}
+    /// centaur_slack_webhook_ack_duration_seconds: arrival to acknowledgement written of POST /api/webhooks/slack
+    /// (Slack retries a delivery not acknowledged within 3 s).
+    prometheus::Histogram& slack_ack_seconds;
 };
 
 /// `GET /metrics` (Capability::metrics): the registry in Prometheus text format (`text/plain; version=0.0.4`).
 /// `registry` must outlive the server. The server does not count requests to this route in its probe.
-Route metrics_route(prometheus::Registry& registry);
+/// `refresh`, when given, runs first on the server's thread: it sets gauges sampled at scrape time.
+Route metrics_route(prometheus::Registry& registry, std::function<void()> refresh = {});
 
 }  // namespace centaur::http
