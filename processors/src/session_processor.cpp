@@ -1,3 +1,4 @@
+#include <centaur/core/metric_labels.hpp>
 #include <centaur/processors/redaction.hpp>
 #include <centaur/processors/session_processor.hpp>
 #include <centaur/processors/thread_state.hpp>
@@ -74,6 +75,7 @@ struct Thread {
     std::unique_ptr<TurnTracker> tracker;
     bool first_token_sent = false;
     Clock::time_point started_at;
+    std::optional<Clock::time_point> metered_start;  ///< start of the active execution, when this process started it
     std::uint64_t generation = 0;        ///< bumped per execution start; stale coroutines compare it
     asio::steady_timer max_timer;
     asio::steady_timer idle_timer;
@@ -158,6 +160,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
     void hand_over(std::vector<LogRecord> batch) {
         run_on_io([self = shared_from_this(), batch = std::move(batch)] {
             for (const auto& r : batch) self->handle(r);
+            if (auto* probe = self->options.session_probe) probe->threads.Set(static_cast<double>(self->threads.size()));
         });
     }
 
@@ -231,9 +234,12 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
             t->idle_timer.cancel();
             t->hot_idle_timer.cancel();
             ++t->generation;
+            // Its execution goes on with the partition's next owner: no longer running here.
+            if (t->metered_start && options.session_probe) options.session_probe->running_executions.Decrement();
             drop_sandbox(t);
             it = threads.erase(it);
         }
+        if (options.session_probe) options.session_probe->threads.Set(static_cast<double>(threads.size()));
         spdlog::info("processor: partitions revoked ({})", partitions.size());
     }
 
@@ -254,7 +260,36 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         emit_envelope(t, std::move(e), std::move(done));
     }
 
+    /// Metrics of an event the processor is about to apply and append (state before the event).
+    void observe(const std::shared_ptr<Thread>& t, const EventEnvelope& e) {
+        auto* probe = options.session_probe;
+        if (!probe) return;
+        const auto seconds_since = [](Clock::time_point at) {
+            return std::chrono::duration<double>(Clock::now() - at).count();
+        };
+        if (e.event_type == event_type::execution_started) {
+            t->metered_start = Clock::now();
+            probe->running_executions.Increment();
+        } else if (e.event_type == event_type::first_token && t->metered_start) {
+            probe->first_token(t->state.harness_type, seconds_since(*t->metered_start));
+        } else if (event_type::is_terminal(e.event_type)) {
+            const bool active = t->state.active && e.execution_id && t->state.active->execution_id == *e.execution_id;
+            double started = -1;
+            double requested = -1;
+            if (active && t->metered_start) {
+                started = seconds_since(*t->metered_start);
+                probe->running_executions.Decrement();
+                if (t->state.active->requested_at_us > 0)
+                    requested = static_cast<double>(now_micros() - t->state.active->requested_at_us) / 1e6;
+            }
+            if (active) t->metered_start.reset();
+            const auto reason = json_get::string(e.payload, "reason").value_or("");
+            probe->execution_ended(t->state.harness_type, e.event_type, reason, started, requested);
+        }
+    }
+
     void emit_envelope(const std::shared_ptr<Thread>& t, EventEnvelope e, AppendHandler done = {}) {
+        observe(t, e);
         t->state.apply(e);
         pending_own.insert(e.event_uuid);
         const auto uuid = e.event_uuid;
@@ -307,7 +342,9 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         if (t->sandbox && t->sandbox->status() == SandboxStatus::running) {
             source = "reused";
         } else if (t->sandbox && t->sandbox->status() == SandboxStatus::suspended) {
-            if (auto r = t->sandbox->resume(); r) {
+            auto r = t->sandbox->resume();
+            if (options.sandbox_probe) options.sandbox_probe->operation(sandboxes.name(), "resume", r.has_value());
+            if (r) {
                 source = "resumed";
                 auto payload = base_payload(t, plan.execution_id);
                 payload["sandbox_id"] = t->sandbox->id();
@@ -326,6 +363,12 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
             const auto created_at = Clock::now();
             SandboxSpec spec{t->key.str(), t->state.harness_type, {}};
             auto created = co_await sandboxes.create(std::move(spec));
+            if (options.sandbox_probe) {
+                options.sandbox_probe->operation(sandboxes.name(), "create", created.has_value());
+                if (created)
+                    options.sandbox_probe->created((*created)->prewarmed(),
+                                                   std::chrono::duration<double>(Clock::now() - created_at).count());
+            }
             if (!created) {
                 if (is_current(t, plan.execution_id, generation))
                     finish(t, plan.execution_id, TerminalKind::failed,
@@ -398,6 +441,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         emit(t, event_type::stdout_eof, std::nullopt, json::object{{"sandbox_id", sandbox->id()}}, EventUuid::random());
         // A limit that ended the sandbox (memory, wall clock) is named in the terminal event.
         const std::string limit = sandbox->termination_reason();
+        if (!limit.empty() && options.sandbox_probe) options.sandbox_probe->killed_by_limit(limit);
         std::optional<std::string> active_id;
         if (t->state.active) active_id = t->state.active->execution_id;
         if (active_id)
@@ -495,7 +539,9 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
             payload["sandbox_id"] = sandbox->id();
             payload["reason"] = "idle_timeout";
             payload["idle_timeout_ms"] = plan.idle_timeout_ms;
-            if (auto r = sandbox->pause(); r) {
+            auto r = sandbox->pause();
+            if (auto* probe = self->options.sandbox_probe) probe->operation(self->sandboxes.name(), "pause", r.has_value());
+            if (r) {
                 self->emit(t, event_type::sandbox_paused, plan.execution_id, std::move(payload),
                            EventUuid::derived(plan.execution_id + "/paused"));
                 self->arm_hot_idle_timer(t, plan.execution_id);
@@ -536,6 +582,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         t->sandbox.reset();
         t->sandbox_ready = false;
         t->outbox.clear();
+        if (options.sandbox_probe) options.sandbox_probe->operation(sandboxes.name(), "stop", true);
         spawn([sandbox]() -> asio::awaitable<void> { co_await sandbox->stop(); }, "sandbox stop");
     }
 

@@ -23,7 +23,7 @@ bool ThreadState::apply(const EventEnvelope& e) {
         auto p = execution_requested_from(e.payload);
         if (!p || !known_executions.insert(p->execution_id).second) return false;
         queue.push_back(ExecutionPlan{p->execution_id, std::move(p->input_lines), p->idle_timeout_ms,
-                                      p->max_duration_ms});
+                                      p->max_duration_ms, e.occurred_at_us});
         return true;
     }
     if (type == event_type::execution_started) {

@@ -7,6 +7,8 @@
 #include <centaur/core/event_log.hpp>
 #include <centaur/core/readiness.hpp>
 #include <centaur/core/sandbox.hpp>
+#include <centaur/processors/sandbox_probe.hpp>
+#include <centaur/processors/session_probe.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -25,6 +27,8 @@ struct ProcessorOptions {
     /// SESSION_SANDBOX_HOT_IDLE_GRACE_SECS: a sandbox paused for idleness is stopped and destroyed this long
     /// after the pause (session.sandbox_stopped, reason hot_idle_grace); 0 keeps it paused until reused.
     std::chrono::seconds hot_idle_grace{0};
+    SessionProbe* session_probe = nullptr;  ///< executions, turns, threads (optional; outlives the processor)
+    SandboxProbe* sandbox_probe = nullptr;  ///< sandbox operations (optional; outlives the processor)
 };
 
 /// Partitions: the processor is one member of the log's consumer group `group`; it owns the threads of the

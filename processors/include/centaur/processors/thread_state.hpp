@@ -19,6 +19,7 @@ struct ExecutionPlan {
     std::vector<std::string> input_lines;
     std::uint64_t idle_timeout_ms = 0;
     std::uint64_t max_duration_ms = 0;
+    std::int64_t requested_at_us = 0;  ///< occurred_at of the execution_requested event (metrics)
 };
 
 struct ThreadState {
