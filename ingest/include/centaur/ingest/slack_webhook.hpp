@@ -10,6 +10,7 @@
 #include <centaur/core/event_log.hpp>
 #include <centaur/core/readiness.hpp>
 #include <centaur/core/session_store.hpp>
+#include <centaur/ingest/slack_event.hpp>
 #include <centaur/http/types.hpp>
 
 #include <boost/json/object.hpp>
@@ -49,28 +50,6 @@ public:
 
     double count(prometheus::Family<prometheus::Counter>& family, const std::string& label) const;
 };
-
-/// What an event callback asks for, decided from the payload alone (no I/O).
-struct SlackAction {
-    enum class Kind { ignore, start, follow_up, stop };
-    Kind kind = Kind::ignore;
-    std::string reason;      ///< ignore: why (bot_message, own_message, subtype_<s>, not_addressed, unhandled_<type> …)
-    std::string channel;
-    std::string thread_ts;   ///< the thread: the parent ts, or the message's own ts at top level
-    std::string ts;          ///< the message (or stop event) ts: client_message_id and idempotency key
-    std::string user;
-    std::string team;
-    std::string text;
-    bool direct = false;     ///< a DM (channel_type im): always addressed to the bot
-    std::string thread_key() const { return "slack:" + channel + ":" + thread_ts; }
-};
-
-/// Classifies the `event` of an `event_callback` envelope. `bot_user_id` (may be empty) identifies the bot's own
-/// messages and mentions of it.
-SlackAction classify_slack_event(const boost::json::object& envelope, const std::string& bot_user_id);
-
-/// True for upstream's stop command: the text, mentions removed, contains the word "stop" (any case).
-bool is_slack_stop_command(std::string_view text);
 
 /// The route. `log`, `store`, `readiness` and `probe` (may be null) outlive the server.
 http::Route slack_webhook_route(EventLog& log, SessionStore& store, const Readiness& readiness,
