@@ -68,6 +68,26 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds bou
     return true;
 }
 
+/// Polls `done` every 5 ms until it holds, for as long as `progress` keeps moving: false once `progress` stood
+/// still for `stall`, or after `cap` in all. For waits whose length scales with the machine's speed (a loaded CI
+/// machine, sanitizers) but that must still fail promptly when the work stops.
+bool eventually_progressing(const std::function<bool()>& done, const std::function<long long()>& progress,
+                            std::chrono::milliseconds stall = wait_bound, std::chrono::milliseconds cap = 10min) {
+    const auto hard_deadline = Clock::now() + cap;
+    auto last = progress();
+    auto moved_at = Clock::now();
+    while (!done()) {
+        const auto now = Clock::now();
+        if (const auto p = progress(); p != last) {
+            last = p;
+            moved_at = now;
+        }
+        if (now - moved_at >= stall || now >= hard_deadline) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
 struct Frame {
     std::string id;
     std::string event;
@@ -296,7 +316,8 @@ protected:
             EXPECT_TRUE(r.has_value());
             ++*acked;
         });
-        ASSERT_TRUE(eventually([&] { return *acked == total; })) << "appends not acknowledged";
+        const auto acked_so_far = [&] { return static_cast<long long>(acked->load()); };
+        ASSERT_TRUE(eventually_progressing([&] { return *acked == total; }, acked_so_far)) << "appends not acknowledged";
     }
 
     long long count(const std::string& sql) {
@@ -305,8 +326,11 @@ protected:
     }
 
     void wait_projected(long long rows) {
-        ASSERT_TRUE(eventually([&] { return count("select count(*) from session_events") >= rows; }))
-            << "projector did not reach " << rows << " events";
+        long long projected = 0;
+        ASSERT_TRUE(eventually_progressing(
+            [&] { return (projected = count("select count(*) from session_events")) >= rows; },
+            [&] { return projected; }))
+            << "projector did not reach " << rows << " events (stalled at " << projected << ")";
     }
 
     /// Event ids of `key` after `after` (optionally of one execution), as the projection holds them.
@@ -528,9 +552,13 @@ TEST_F(EventsStreamTest, SlowClientIsCutOffWhileAFastOneKeepsUp) {
     }
     wait_projected(total);
     const auto expected = ids_after(key, 0);
-    ASSERT_TRUE(eventually([&] { return fast->last_id == expected.back(); })) << "the fast client fell behind";
-    EXPECT_TRUE(eventually([&] { return probe_.slow_disconnects.Value() >= 1; }, 10s)) << "the slow client was not cut off";
-    ASSERT_TRUE(slow.drain(10s)) << "the server kept the slow client's connection";
+    // The fast client's wait lasts as long as it keeps receiving (a sanitizer build is many times slower); once it
+    // has the whole thread, the slow one is far more than the buffer behind and must be cut off promptly.
+    const auto fast_at = [&] { return fast->last_id.load(); };
+    ASSERT_TRUE(eventually_progressing([&] { return fast->last_id == expected.back(); }, fast_at))
+        << "the fast client fell behind (stalled at id " << fast->last_id << ")";
+    EXPECT_TRUE(eventually([&] { return probe_.slow_disconnects.Value() >= 1; })) << "the slow client was not cut off";
+    ASSERT_TRUE(slow.drain(wait_bound)) << "the server kept the slow client's connection";
     // Whatever the slow client got is a gap-free prefix of the thread.
     std::vector<long long> got;
     for (const auto& f : slow.frames)
