@@ -414,7 +414,9 @@ int main(int argc, char** argv) {
                                                                        static_cast<std::uint64_t>(*default_max)}))
         if (roles.api)
             routes.push_back(r.capability == http::Capability::sessions_read ? auth->scope_principal_reads(std::move(r), queries)
-                                                                              : std::move(r));
+                             : r.method == "POST" && r.path_template == "/api/session/{thread_key}"
+                                 ? auth->console_asserts_requester_principal(std::move(r))  // binds the principal
+                                 : std::move(r));
     projections::EventsRouteOptions events_options;
     events_options.buffer_events = static_cast<std::size_t>(*sse_buffer);
     events_options.probe = &stream_probe;

@@ -282,7 +282,7 @@ Authenticator::Outcome Authenticator::decide(const http::Request& req, const htt
     return {"ingress", std::nullopt};
 }
 
-std::optional<std::string> Authenticator::principal_of(const http::Request& req) const {
+std::optional<JwtClaims> Authenticator::jwt_of(const http::Request& req) const {
     const auto header = req.header("authorization");
     if (jwt_.secret.empty() || !header || header->substr(0, bearer.size()) != bearer) return std::nullopt;
     const auto token = header->substr(bearer.size());
@@ -292,9 +292,39 @@ std::optional<std::string> Authenticator::principal_of(const http::Request& req)
     for (const auto& key : keys_)
         static_key = static_key || CRYPTO_memcmp(key.digest.data(), digest.data(), digest.size()) == 0;
     if (static_key) return std::nullopt;
-    auto claims = verify_jwt(token, jwt_, clock_ ? clock_() : std::chrono::system_clock::now(), nullptr);
+    return verify_jwt(token, jwt_, clock_ ? clock_() : std::chrono::system_clock::now(), nullptr);
+}
+
+std::optional<std::string> Authenticator::principal_of(const http::Request& req) const {
+    auto claims = jwt_of(req);
     if (!claims || (claims->token_use == console_token_use && claims->sub == console_sub)) return std::nullopt;
     return claims->sub;
+}
+
+bool Authenticator::is_console(const http::Request& req) const {
+    auto claims = jwt_of(req);
+    return claims && claims->token_use == console_token_use && claims->sub == console_sub;
+}
+
+std::string without_requester_principal(const std::string& body) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(body, ec);
+    if (ec || !v.is_object()) return body;  // the handler refuses it
+    auto* metadata = v.as_object().if_contains("metadata");
+    if (!metadata || !metadata->is_object() || !metadata->as_object().erase(requester_principal_field)) return body;
+    return boost::json::serialize(v);
+}
+
+http::Route Authenticator::console_asserts_requester_principal(http::Route route) {
+    auto inner = std::move(route.handler);
+    route.handler = [inner = std::move(inner), this](
+                        const http::Request& req, const http::PathParams& params) -> boost::asio::awaitable<http::Response> {
+        if (is_console(req)) co_return co_await inner(req, params);
+        http::Request stripped = req;
+        stripped.body = without_requester_principal(req.body);
+        co_return co_await inner(stripped, params);
+    };
+    return route;
 }
 
 namespace {

@@ -43,9 +43,15 @@ void prepare(pqxx::connection& c) {
               "    on conflict (thread_key) do update set last_seq = excluded.last_seq, "
               "    last_event_id = excluded.last_event_id) "
               "select replace(event_uuid::text, '-', '') from ins");
+    // The session's principal is bound at its first creation, from the requester principal its creator asserted
+    // (only a Console caller can: ingest strips the field from every other caller); later creates never move it.
     c.prepare("session_created",
-              "insert into sessions (thread_key, harness_type, persona_id, status, metadata, created_at, updated_at) "
-              "values ($1, $2, nullif($3, ''), 'idle', $4::jsonb, " CENTAUR_TS(5) ", " CENTAUR_TS(5) ") "
+              "insert into sessions (thread_key, harness_type, persona_id, status, metadata, iron_control_principal, "
+              "created_at, updated_at) "
+              "values ($1, $2, nullif($3, ''), 'idle', $4::jsonb, "
+              "case when jsonb_typeof($4::jsonb->'requester_principal_foreign_id') = 'string' "
+              "then nullif(btrim($4::jsonb->>'requester_principal_foreign_id'), '') end, "
+              CENTAUR_TS(5) ", " CENTAUR_TS(5) ") "
               "on conflict (thread_key) do update set harness_type = excluded.harness_type, "
               "updated_at = excluded.updated_at where $6 and sessions.harness_type <> excluded.harness_type");
     c.prepare("message_appended",

@@ -121,5 +121,66 @@ TEST(ApiLimits, StreamsBeyondTheCapGet429UntilOneDetaches) {
     EXPECT_TRUE(reattached) << "the slot came back after the first client detached";
 }
 
+/// curl holding `GET <url>` as an SSE client with `token`; the HTTP status line once the header arrived (bounded).
+std::string stream_status(const std::string& url, const std::string& token) {
+    ChildProcess curl({"curl", "-sS", "-N", "-D", "-", "-o", "/dev/null", "--max-time", "20", "-H",
+                       "Authorization: Bearer " + token, url});
+    EXPECT_TRUE(curl.wait_for_stdout("HTTP/1.1 ", std::chrono::seconds(10))) << curl.stderr_text();
+    EXPECT_TRUE(curl.wait_for_stdout("\r\n", std::chrono::seconds(10))) << curl.stdout_text();
+    const auto out = curl.stdout_text();
+    return out.substr(0, out.find("\r\n"));
+}
+
+TEST(ApiPrincipals, ConsoleBindsTheRequesterPrincipalWhichThenReadsOnlyItsOwnThreads) {
+    TestDatabase db;
+    ServerProcess server(db.url(), {{"CENTAUR_APIRS_ADMIN_API_KEY", admin_key}, {"CENTAUR_JWT_SIGNING_SECRET", jwt_secret}});
+    const auto session = [&](const std::string& name) { return server.url() + "/api/session/principal%3A" + name; };
+    const auto bound_to = [](const std::string& sub) {
+        return R"({"harness_type":"codex","metadata":{"requester_principal_foreign_id":")" + sub + R"("}})";
+    };
+    const auto console = bearer(console_jwt(jwt_secret));
+    auto mine = http_request("POST", session("mine"), bound_to("user-7"), console);
+    ASSERT_EQ(mine.status, 200) << mine.body;
+    EXPECT_NE(mine.body.find(R"("iron_control_principal":"user-7")"), std::string::npos) << mine.body;
+    ASSERT_EQ(http_request("POST", session("other"), bound_to("user-8"), console).status, 200);
+    // Only Console asserts a requester principal: an admin key's assertion is dropped, JSON-escaped or not.
+    ASSERT_EQ(http_request("POST", session("forged"), bound_to("user-7"), bearer(admin_key)).status, 200);
+    ASSERT_EQ(http_request("POST", session("escaped"),
+                           R"({"harness_type":"codex","metadata":{"requester\u005fprincipal_foreign_id":"user-7"}})",
+                           bearer(admin_key))
+                  .status,
+              200);
+    // A later create by Console never moves an existing binding.
+    ASSERT_EQ(http_request("POST", session("mine"), bound_to("user-8"), console).status, 200);
+    {
+        pqxx::connection c(db.url());
+        pqxx::work tx(c);
+        auto owner = [&](const char* key) {
+            auto r = tx.exec_params1("select coalesce(iron_control_principal, '-') from sessions where thread_key = $1",
+                                     std::string("principal:") + key);
+            return r[0].as<std::string>();
+        };
+        EXPECT_EQ(owner("mine"), "user-7");
+        EXPECT_EQ(owner("other"), "user-8");
+        EXPECT_EQ(owner("forged"), "-");
+        EXPECT_EQ(owner("escaped"), "-");
+    }
+
+    const auto token = jwt(jwt_secret, "user-7", "user");
+    const auto principal = bearer(token);
+    EXPECT_EQ(http_request("GET", session("mine"), "", principal).status, 200);
+    EXPECT_EQ(stream_status(session("mine") + "/events", token), "HTTP/1.1 200 OK");
+    for (const char* other : {"other", "forged", "escaped", "missing"}) {
+        EXPECT_EQ(http_request("GET", session(other), "", principal).status, 403) << other;
+        EXPECT_EQ(http_request("GET", session(other) + "/events", "", principal).status, 403) << other;
+    }
+    EXPECT_EQ(http_request("POST", session("mine") + "/execute", R"({"input_lines":["x"]})", principal).status, 403)
+        << "a principal reads its sessions and writes none";
+    EXPECT_EQ(http_request("POST", session("new"), bound_to("user-7"), principal).status, 403);
+    const auto other_principal = bearer(jwt(jwt_secret, "user-8", "user"));
+    EXPECT_EQ(http_request("GET", session("other"), "", other_principal).status, 200);
+    EXPECT_EQ(http_request("GET", session("mine"), "", other_principal).status, 403);
+}
+
 }  // namespace
 }  // namespace centaur::e2e

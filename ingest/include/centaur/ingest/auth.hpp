@@ -23,6 +23,13 @@ namespace centaur::ingest {
 
 class StreamTokens;
 
+/// The session metadata field naming the principal a new session is bound to (upstream's name).
+inline constexpr std::string_view requester_principal_field = "requester_principal_foreign_id";
+
+/// `body` with `metadata.requester_principal_foreign_id` removed (unchanged when it has none or is not a JSON
+/// object).
+std::string without_requester_principal(const std::string& body);
+
 struct IngressKeySpec {
     std::string env_name;               ///< e.g. SLACKBOT_API_KEY
     std::vector<std::string> prefixes;  ///< thread-key prefixes it may touch, e.g. "slack:"
@@ -99,6 +106,14 @@ public:
     /// The sub of `req`'s bearer when it is a verified Principal JWT, else nullopt.
     std::optional<std::string> principal_of(const http::Request& req) const;
 
+    /// True when `req`'s bearer is a verified Console JWT.
+    bool is_console(const http::Request& req) const;
+
+    /// Wraps a session write route so that `metadata.requester_principal_foreign_id` (the principal a new session
+    /// is bound to: its iron_control_principal) is Console's assertion alone: removed from every other caller's
+    /// body before the handler sees it, as upstream strips it. Start-up only; this authenticator outlives the server.
+    http::Route console_asserts_requester_principal(http::Route route);
+
     /// Counts every check of a protected route in `probe` (must outlive this authenticator).
     void set_probe(AuthProbe* probe) { probe_ = probe; }
     /// Clock for JWT exp/nbf and stream tokens (tests); default system_clock::now.
@@ -118,6 +133,8 @@ public:
 
 private:
     struct Outcome;
+    /// The claims of `req`'s bearer when it is a verified JWT (not a static key), else nullopt.
+    std::optional<JwtClaims> jwt_of(const http::Request& req) const;
     Outcome decide(const http::Request& req, const http::Route& route, const http::PathParams& params) const;
 
     using Digest = std::array<unsigned char, 32>;
