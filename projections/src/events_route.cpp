@@ -4,6 +4,7 @@
 #include <centaur/projections/session_queries.hpp>
 #include <centaur/projections/stream_probe.hpp>
 #include <centaur/schemas/event_types.hpp>
+#include <centaur/schemas/envelope.hpp>
 
 #include "live_fanout.hpp"
 
@@ -49,7 +50,8 @@ std::string slow_client_message(std::size_t behind) {
 class EventStream {
 public:
     EventStream(SessionQueries& queries, LiveFanout& fanout, const EventsRouteOptions& options, ThreadKey key,
-                ThreadPoint start, EventId floor, std::optional<std::string> execution_id, http::SseStream& sse)
+                ThreadPoint start, EventId floor, std::optional<std::string> execution_id, http::SseStream& sse,
+                Clock::time_point requested_at)
         : queries_(queries),
           fanout_(fanout),
           options_(options),
@@ -57,7 +59,8 @@ public:
           cursor_(start),
           floor_(floor),
           execution_id_(std::move(execution_id)),
-          sse_(sse) {}
+          sse_(sse),
+          requested_at_(requested_at) {}
 
     asio::awaitable<void> run() {
         // Subscribe before the first read of the projection (the feed starts reading the head concurrently).
@@ -76,7 +79,7 @@ public:
             const auto status = sub_->poll(cursor_.seq, options_.max_write_bytes, batch_);
             switch (status) {
                 case LiveFanout::Status::ready:
-                    if (!co_await send(batch_)) co_return;
+                    if (!co_await send(batch_, true)) co_return;
                     break;
                 case LiveFanout::Status::starting:
                     if (replayed_to_end) {
@@ -204,8 +207,9 @@ private:
     }
 
     /// Writes the events of `events` (contiguous after the cursor) that pass the floor and the filter, in one
-    /// write, then moves the cursor past all of them. False when the stream is over.
-    asio::awaitable<bool> send(const std::vector<StoredEvent>& events) {
+    /// write, then moves the cursor past all of them. False when the stream is over. `live`: the events come
+    /// from the live feed (their append-to-delivery latency is measured).
+    asio::awaitable<bool> send(const std::vector<StoredEvent>& events, bool live = false) {
         frames_.clear();
         ids_.clear();
         ids_.reserve(events.size());  // frames_ hold views into ids_: no reallocation below
@@ -223,10 +227,25 @@ private:
                 if (sub_->lapped()) count_error(reason_slow);  // cut off by the feed during the write
                 co_return false;
             }
-            if (options_.probe) options_.probe->events_sent.Increment(static_cast<double>(frames_.size()));
+            if (options_.probe) observe_written(events, live);
         }
         cursor_ = ThreadPoint{events.back().seq, events.back().event_id};
         co_return true;
+    }
+
+    void observe_written(const std::vector<StoredEvent>& events, bool live) {
+        auto* probe = options_.probe;
+        probe->events_sent.Increment(static_cast<double>(frames_.size()));
+        if (!first_written_) {
+            first_written_ = true;
+            probe->replay_first_byte.Observe(std::chrono::duration<double>(Clock::now() - requested_at_).count());
+        }
+        if (!live) return;
+        const auto now = now_micros();
+        for (const auto& e : events) {
+            if (e.event_id.value <= floor_.value || (execution_id_ && e.execution_id != execution_id_)) continue;
+            probe->delivery_latency.Observe(static_cast<double>(std::max<std::int64_t>(0, now - e.created_us)) / 1e6);
+        }
     }
 
     asio::awaitable<void> stream_error(const char* reason, const std::string& message) {
@@ -254,6 +273,8 @@ private:
     const EventId floor_;   ///< events with an id at or below this are handled but not written
     const std::optional<std::string> execution_id_;
     http::SseStream& sse_;
+    const Clock::time_point requested_at_;
+    bool first_written_ = false;
     asio::any_io_executor ex_;
     std::shared_ptr<LiveFanout::Subscription> sub_;
     std::shared_ptr<PendingRead> ahead_;
@@ -282,6 +303,8 @@ http::Route events_route(SessionQueries& queries, ProjectionHub& hub, EventsRout
         "GET", "/api/session/{thread_key}/events", http::Capability::sessions_read,
         [&queries, fanout, shared_options](const http::Request& req,
                                            const http::PathParams& params) -> boost::asio::awaitable<http::Response> {
+            const auto requested_at = Clock::now();
+            StreamProbe* const probe = shared_options->probe;
             std::string why;
             auto key = ThreadKey::parse(params.at("thread_key"), &why);
             if (!key) co_return http::error_response(400, why);
@@ -290,14 +313,20 @@ http::Route events_route(SessionQueries& queries, ProjectionHub& hub, EventsRout
             if (auto it = req.query.find("after_event_id"); it != req.query.end()) after_param = it->second;
             const StreamCursor requested = stream_cursor(after_param, req.header("last-event-id"));
             if (requested.error) co_return http::error_response(400, *requested.error);
+            if (probe && req.header("last-event-id")) probe->resumes.Increment();
             const EventId cursor = requested.after;
             ThreadPoint start;
             if (cursor.value > 0) {
                 auto position = co_await queries.cursor_position(*key, cursor);
-                if (!position) co_return http::error_response(503, "event store unavailable");
-                if (position->owner && *position->owner != key->str())
+                if (!position) {
+                    if (probe) probe->resume_failed("store_unavailable");
+                    co_return http::error_response(503, "event store unavailable");
+                }
+                if (position->owner && *position->owner != key->str()) {
+                    if (probe) probe->resume_failed("foreign_cursor");
                     co_return http::error_response(400, "event " + std::to_string(cursor.value) +
                                                             " belongs to another thread");
+                }
                 start = position->at_or_before;
             }
             std::optional<std::string> execution_id;
@@ -305,9 +334,10 @@ http::Route events_route(SessionQueries& queries, ProjectionHub& hub, EventsRout
                 execution_id = it->second;
 
             http::Response res;
-            res.stream = [&queries, fanout, shared_options, key = *key, start, cursor,
-                          execution_id](http::SseStream& sse) -> boost::asio::awaitable<void> {
-                EventStream stream(queries, *fanout, *shared_options, key, start, cursor, execution_id, sse);
+            res.stream = [&queries, fanout, shared_options, key = *key, start, cursor, execution_id,
+                          requested_at](http::SseStream& sse) -> boost::asio::awaitable<void> {
+                EventStream stream(queries, *fanout, *shared_options, key, start, cursor, execution_id, sse,
+                                   requested_at);
                 co_await stream.run();
             };
             co_return res;

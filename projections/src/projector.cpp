@@ -1,6 +1,8 @@
 #include <centaur/pg/pool.hpp>
 #include <centaur/projections/projection_hub.hpp>
 #include <centaur/projections/projector.hpp>
+#include <centaur/projections/projector_probe.hpp>
+#include <centaur/core/metric_labels.hpp>
 #include <centaur/core/fault_point.hpp>
 #include <centaur/schemas/event_types.hpp>
 #include <centaur/schemas/payloads.hpp>
@@ -167,6 +169,22 @@ void Projector::stop() {
     if (thread_.joinable()) thread_.join();
 }
 
+void Projector::observe_commit(const std::vector<LogRecord>& records, const std::unordered_set<std::string>& inserted) {
+    const auto now = now_micros();
+    auto* probe = options_.probe;
+    probe->checkpoint_committed(now);
+    std::size_t projected = 0;
+    std::unordered_set<std::string> counted;  // a copy of an event in the same batch is a duplicate
+    for (const auto& r : records) {
+        const auto& e = r.envelope;
+        auto uuid = e.event_uuid.hex();
+        if (!inserted.count(uuid) || !counted.insert(std::move(uuid)).second) continue;
+        ++projected;
+        probe->projected(event_type_label(e.event_type), source_label(e.source), e.occurred_at_us, now);
+    }
+    probe->duplicates_dropped.Increment(static_cast<double>(records.size() - projected));
+}
+
 bool Projector::seek_to_checkpoints(const PartitionList& partitions) {
     if (partitions.empty()) return true;
     try {
@@ -253,6 +271,7 @@ void Projector::run() {
             tx.commit();
             fault_point("after_projection_commit_before_store");
             applied_ += inserted.size();
+            if (options_.probe) observe_commit(records, inserted);
             for (const auto& [partition, position] : checkpoints)
                 reader_->store(LogPosition{partition, LogOffset(position)});
 

@@ -122,11 +122,13 @@ boost::asio::awaitable<result<std::vector<StoredEvent>>> SessionQueries::read_af
             const auto rows =
                 execution_id
                     ? exec(c, "read_after_execution",
-                           "select event_id, seq, event_type, data, execution_id from session_events "
+                           "select event_id, seq, event_type, data, execution_id, "
+                           "(extract(epoch from created_at) * 1000000)::bigint from session_events "
                            "where thread_key = $1 and event_id > $2 and execution_id = $3 order by event_id limit $4",
                            key, after.value, *execution_id, static_cast<long long>(limit))
                     : exec(c, "read_after",
-                           "select event_id, seq, event_type, data, execution_id from session_events "
+                           "select event_id, seq, event_type, data, execution_id, "
+                           "(extract(epoch from created_at) * 1000000)::bigint from session_events "
                            "where thread_key = $1 and event_id > $2 order by event_id limit $3",
                            key, after.value, static_cast<long long>(limit));
             std::vector<StoredEvent> out;
@@ -134,7 +136,8 @@ boost::asio::awaitable<result<std::vector<StoredEvent>>> SessionQueries::read_af
             for (const auto& r : rows) {
                 out.push_back(StoredEvent{EventId(r[0].as<std::int64_t>()), EventSeq(r[1].as<std::int64_t>()),
                                           r[2].c_str(), std::string(r[3].c_str(), r[3].size()),
-                                          r[4].is_null() ? std::nullopt : std::optional<std::string>(r[4].c_str())});
+                                          r[4].is_null() ? std::nullopt : std::optional<std::string>(r[4].c_str()),
+                                          r[5].as<std::int64_t>()});
             }
             return out;
         });

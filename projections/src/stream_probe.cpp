@@ -1,5 +1,7 @@
 #include <centaur/projections/stream_probe.hpp>
 
+#include "latency_buckets.hpp"
+
 namespace centaur::projections {
 
 StreamProbe::StreamProbe(prometheus::Registry& registry)
@@ -26,8 +28,30 @@ StreamProbe::StreamProbe(prometheus::Registry& registry)
       stream_errors(prometheus::BuildCounter()
                         .Name("centaur_sse_stream_errors_total")
                         .Help("Streams ended with session.stream_error (or cut off), by reason")
-                        .Register(registry)) {}
+                        .Register(registry)),
+      delivery_latency(prometheus::BuildHistogram()
+                           .Name("centaur_sse_delivery_latency_seconds")
+                           .Help("Time from an event's append (its occurred_at) to its frame being written to an "
+                                 "attached client from the live feed")
+                           .Register(registry)
+                           .Add({}, latency_buckets())),
+      replay_first_byte(prometheus::BuildHistogram()
+                            .Name("centaur_sse_replay_first_byte_seconds")
+                            .Help("Time from an events request to its first event frame being written")
+                            .Register(registry)
+                            .Add({}, latency_buckets())),
+      resumes(prometheus::BuildCounter()
+                  .Name("centaur_sse_resumes_total")
+                  .Help("Event streams opened with a Last-Event-ID header (client reconnects)")
+                  .Register(registry)
+                  .Add({})),
+      resume_failures(prometheus::BuildCounter()
+                          .Name("centaur_sse_resume_failures_total")
+                          .Help("Resumed streams refused before their first event, by reason")
+                          .Register(registry)) {}
 
 void StreamProbe::stream_error(const char* reason) { stream_errors.Add({{"reason", reason}}).Increment(); }
+
+void StreamProbe::resume_failed(const char* reason) { resume_failures.Add({{"reason", reason}}).Increment(); }
 
 }  // namespace centaur::projections

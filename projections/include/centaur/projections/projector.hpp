@@ -11,10 +11,13 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_set>
+#include <vector>
 
 namespace centaur::projections {
 
 class ProjectionHub;
+class ProjectorProbe;
 
 struct ProjectorOptions {
     std::string url;                           ///< Postgres holding the projection tables
@@ -24,6 +27,7 @@ struct ProjectorOptions {
     std::string group = "centaur-projector";   ///< consumer group of the log (projectors split partitions)
     /// Called on the projector thread once every record of `partition` up to its end when assigned is committed.
     std::function<void(std::int32_t)> on_caught_up;
+    ProjectorProbe* probe = nullptr;           ///< metrics (optional; outlives the projector)
 };
 
 /// Owns one thread that polls a LogReader and applies each batch in one Postgres transaction: events are
@@ -51,6 +55,8 @@ private:
     struct Db;
     std::unique_ptr<Db> db_;
     void run();
+    /// Metrics of a committed batch: `inserted` holds the hex uuids the transaction inserted.
+    void observe_commit(const std::vector<LogRecord>& records, const std::unordered_set<std::string>& inserted);
     /// Seeks `partitions` to their Postgres checkpoints (projector thread). False when Postgres failed.
     bool seek_to_checkpoints(const PartitionList& partitions);
     bool reseek_ = true;

@@ -26,6 +26,7 @@ struct StoredEvent {
     std::string event_type;
     std::string data;  ///< SSE data: raw harness line for output lines, compact JSON otherwise
     std::optional<std::string> execution_id;
+    std::int64_t created_us = 0;  ///< created_at (the event's occurred_at), microseconds since the epoch
 };
 
 /// A point in one thread's event sequence: the event with `seq` has id `event_id` ({0, 0} = before the first).

@@ -5,6 +5,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 namespace centaur::projections {
@@ -20,9 +21,15 @@ public:
     prometheus::Counter& events_sent;        ///< centaur_sse_events_sent_total: event frames written
     prometheus::Counter& slow_disconnects;   ///< centaur_sse_slow_client_disconnects_total: clients cut off
     prometheus::Family<prometheus::Counter>& stream_errors;  ///< centaur_sse_stream_errors_total{reason}
+    prometheus::Histogram& delivery_latency;  ///< centaur_sse_delivery_latency_seconds: appended -> written (live)
+    prometheus::Histogram& replay_first_byte; ///< centaur_sse_replay_first_byte_seconds: request -> first event
+    prometheus::Counter& resumes;             ///< centaur_sse_resumes_total: streams opened with Last-Event-ID
+    prometheus::Family<prometheus::Counter>& resume_failures;  ///< centaur_sse_resume_failures_total{reason}
 
     /// Counts one `session.stream_error` (or cut-off) with `reason`: slow_client, gap, store_unavailable.
     void stream_error(const char* reason);
+    /// Counts one resume refused: foreign_cursor (the id is another thread's), store_unavailable.
+    void resume_failed(const char* reason);
 };
 
 }  // namespace centaur::projections
