@@ -30,8 +30,9 @@ constexpr auto start_timeout = 20s;
 constexpr auto turn_timeout = 60s;
 constexpr auto poll_interval = 50ms;
 constexpr char token[] = "remote-e2e-runner-token";
-// Mock output pacing: a turn is six lines, so about 3 s; the kill lands well inside one.
-constexpr char mock_delay_ms[] = "500";
+// Mock output pacing: a turn is six lines, so about 9 s; the kill lands inside one even when the projection
+// shows its first line seconds late on a loaded machine.
+constexpr char mock_delay_ms[] = "1500";
 
 struct Runner {
     std::unique_ptr<ChildProcess> process;
@@ -66,6 +67,24 @@ std::set<std::string> runner_sandboxes(const Runner& runner) {
     for (const auto& s : listed.at("sandboxes").as_array())
         ids.insert(std::string(s.at("sandbox_id").as_string()));
     return ids;
+}
+
+/// Live processes with an argument under `dir` (a runner's sandboxes: bubblewrap names their workspace).
+int processes_under(const std::filesystem::path& dir) {
+    int n = 0;
+    const std::string prefix = dir.string() + "/";
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        const std::string cmdline = test_support::read_file((entry.path() / "cmdline").string());
+        std::size_t start = 0;
+        for (std::size_t end; (end = cmdline.find('\0', start)) != std::string::npos; start = end + 1)
+            if (cmdline.compare(start, prefix.size(), prefix) == 0) {
+                ++n;
+                break;
+            }
+    }
+    return n;
 }
 
 std::string thread_key(const std::string& tag, int i) {
@@ -175,13 +194,21 @@ TEST_F(RemoteRunners, TurnsSpreadOverTwoRunnersAndAKilledRunnerEndsItsTurnOnce) 
     const auto doomed = execute(server, victim, "t2");
     auto started = wait_execution(doomed, [](const std::string& t) { return t == "session.output.line"; });
     ASSERT_EQ(count(started, terminal), 0) << "the turn ended before the runner was killed";
+    ASSERT_GT(processes_under(scratch / "a"), 0) << "no sandbox process of runner a found";
     a.process->kill(SIGKILL);
     ASSERT_TRUE(a.process->wait_for_exit(start_timeout).has_value());
     auto ended = wait_execution(doomed, terminal);
     ASSERT_EQ(count(ended, terminal), 1) << server.logs();
     EXPECT_EQ(count(ended, [](const std::string& t) { return t == "session.execution_failed"; }), 1) << server.logs();
+    // The lost sandbox is dropped (its stream gave eof once the runner stayed unreachable).
+    ended = wait_execution(doomed, [](const std::string& t) { return t == "session.sandbox_stopped"; });
+    ASSERT_EQ(count(ended, [](const std::string& t) { return t == "session.sandbox_stopped"; }), 1) << server.logs();
     std::this_thread::sleep_for(1s);  // a second terminal event would have been appended by now
     EXPECT_EQ(count(execution_events(doomed), terminal), 1);
+    const auto gone_by = std::chrono::steady_clock::now() + start_timeout;
+    while (processes_under(scratch / "a") > 0 && std::chrono::steady_clock::now() < gone_by)
+        std::this_thread::sleep_for(poll_interval);
+    EXPECT_EQ(processes_under(scratch / "a"), 0) << "sandboxes outlived their killed runner";
 
     // Later turns (new threads, and the victim again) all run on the surviving runner.
     std::vector<std::string> later;
