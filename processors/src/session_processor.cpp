@@ -1,4 +1,5 @@
 #include <centaur/core/metric_labels.hpp>
+#include <centaur/core/logging.hpp>
 #include <centaur/processors/redaction.hpp>
 #include <centaur/processors/session_processor.hpp>
 #include <centaur/processors/thread_state.hpp>
@@ -75,6 +76,8 @@ struct Thread {
     std::unique_ptr<TurnTracker> tracker;
     bool first_token_sent = false;
     Clock::time_point started_at;
+    std::string turn_execution_id;                ///< the execution this process started (for its turn log line)
+    std::optional<std::int64_t> turn_first_event_id;  ///< event id of its session.execution_started
     std::optional<Clock::time_point> metered_start;  ///< start of the active execution, when this process started it
     std::uint64_t generation = 0;        ///< bumped per execution start; stale coroutines compare it
     asio::steady_timer max_timer;
@@ -319,8 +322,12 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         payload["input_line_count"] = plan.input_lines.size();
         payload["idle_timeout_ms"] = plan.idle_timeout_ms;
         payload["max_duration_ms"] = plan.max_duration_ms;
+        t->turn_execution_id = plan.execution_id;
+        t->turn_first_event_id.reset();
         emit(t, event_type::execution_started, plan.execution_id, std::move(payload),
-             EventUuid::derived(plan.execution_id + "/started"));
+             EventUuid::derived(plan.execution_id + "/started"), [t, id = plan.execution_id](result<Appended> r) {
+                 if (r && t->turn_execution_id == id) t->turn_first_event_id = r->event_id.value;
+             });
         const auto generation = ++t->generation;
         t->tracker = std::make_unique<TurnTracker>();
         t->first_token_sent = false;
@@ -513,11 +520,30 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         const std::string_view type = kind == TerminalKind::completed ? event_type::execution_completed
                                       : kind == TerminalKind::failed  ? event_type::execution_failed
                                                                       : event_type::execution_cancelled;
-        emit(t, type, execution_id, std::move(payload), EventUuid::derived(execution_id + "/terminal"));
+        emit(t, type, execution_id, std::move(payload), EventUuid::derived(execution_id + "/terminal"),
+             [t, execution_id, type, started = t->started_at,
+              ours = t->turn_execution_id == execution_id](result<Appended> r) { log_turn(*t, execution_id, type, ours, started, r); });
         t->max_timer.cancel();
         t->tracker.reset();
         if (plan.idle_timeout_ms > 0 && t->sandbox) arm_idle_timer(t, plan);
         start_next(t);
+    }
+
+    /// One log line per finished turn: thread key, execution id, first/last event ids, status, duration. The
+    /// first id and the duration are null for an execution this process did not start (orphaned ones).
+    static void log_turn(const Thread& t, const std::string& execution_id, std::string_view terminal_type, bool ours,
+                         Clock::time_point started, const result<Appended>& appended) {
+        logging::Event line(appended ? logging::Level::info : logging::Level::warn, "centaur::processors",
+                            "turn finished");
+        line.str("thread_key", t.key.str()).str("execution_id", execution_id);
+        line.str("status", terminal_type.substr(terminal_type.rfind('_') + 1));
+        if (ours && t.turn_first_event_id) line.num("first_event_id", *t.turn_first_event_id);
+        else line.null("first_event_id");
+        if (appended) line.num("last_event_id", static_cast<std::int64_t>(appended->event_id.value));
+        else line.null("last_event_id").str("append_error", appended.error().message());
+        if (ours) line.num("duration_ms", millis_since(started));
+        else line.null("duration_ms");
+        line.str("harness", t.state.harness_type).emit();
     }
 
     void arm_max_timer(const std::shared_ptr<Thread>& t, const ExecutionPlan& plan, std::uint64_t generation) {
