@@ -12,19 +12,23 @@
 #include <centaur/ingest/stream_tokens.hpp>
 #include "log_selection.hpp"
 #include "rebuild_projections.hpp"
+#include <centaur/log/metered_event_log.hpp>
 #include <centaur/log/postgres_event_log.hpp>
 #include <centaur/pg/migrate.hpp>
 #include <centaur/pg/pool.hpp>
+#include <centaur/pg/pool_probe.hpp>
 #include <centaur/processors/session_processor.hpp>
 #include <centaur/projections/events_route.hpp>
 #include <centaur/projections/projection_hub.hpp>
 #include <centaur/projections/stream_probe.hpp>
 #include <centaur/projections/projector.hpp>
+#include <centaur/projections/projector_probe.hpp>
 #include <centaur/projections/session_queries.hpp>
 #include <centaur/sandbox/local_backend.hpp>
 #include <centaur/sandbox/remote_backend.hpp>
 #include <centaur/schemas/payloads.hpp>
 #include <centaur/slack/reply_streamer.hpp>
+#include <centaur/slack/metered_slack_client.hpp>
 #include <centaur/slack/web_api_client.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -54,6 +58,13 @@ namespace {
 
 constexpr auto shutdown_bound = 10s;
 constexpr auto summary = "centaur-api-server: session API, event log, processor and projections of Centaur.";
+constexpr auto endpoints_help =
+    "\nEndpoints of every role (CENTAUR_ROLES), on BIND_ADDR:\n"
+    "  GET /healthz   liveness: 200 while the process serves\n"
+    "  GET /readyz    readiness: 200 once every part of this process is ready, else 503 naming what is not\n"
+    "  GET /metrics   Prometheus text format: http_server_*, centaur_session_*, centaur_sandbox_*, centaur_log_*,\n"
+    "                 centaur_projector_*, centaur_sse_*, centaur_slack_*, centaur_kafka_*, centaur_pg_pool_* (the\n"
+    "                 README's Metrics table lists every series, its type, labels and meaning)\n";
 
 /// Slack (upstream Slackbot v2's names, plus SLACK_API_BASE_URL as an alias of SLACK_API_URL).
 std::vector<OptionSpec> slack_option_specs() {
@@ -259,7 +270,7 @@ int main(int argc, char** argv) {
     auto config = Config::parse(option_specs(), argc, argv, &error);
     if (!config) die(error);
     if (config->help_requested()) {
-        std::cout << config->help_text("centaur-api-server", summary);
+        std::cout << config->help_text("centaur-api-server", summary) << endpoints_help;
         return 0;
     }
     spdlog::set_level(spdlog::level::from_str(env_or("RUST_LOG", config->get("log-level"))));
@@ -386,7 +397,14 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         die(std::string("event log: ") + e.what());
     }
-    EventLog& event_log = selected_log.get();
+    // Every role appends through the metered log: appends by type and source, latency, duplicates.
+    log::LogProbe log_probe(*registry);
+    log::MeteredEventLog metered_log(selected_log.get(), log_probe);
+    EventLog& event_log = metered_log;
+    processors::SessionProbe session_probe(*registry);
+    processors::SandboxProbe sandbox_probe(*registry);
+    projections::ProjectorProbe projector_probe(*registry);
+    pg::PoolProbe pool_probe(*registry);
     spdlog::info("event log: {}; roles:{}{}{}", selected_log.kafka() ? "kafka " + selection->kafka->brokers : "embedded",
                  roles.api ? " api" : "", roles.processor ? " processor" : "", roles.projector ? " projector" : "");
     std::optional<sandbox::LocalSandboxBackend> local_sandboxes;
@@ -404,9 +422,14 @@ int main(int argc, char** argv) {
     SandboxBackend& sandboxes =
         remote_sandboxes ? static_cast<SandboxBackend&>(*remote_sandboxes) : static_cast<SandboxBackend&>(*local_sandboxes);
     std::optional<projections::Projector> projector;
-    if (roles.projector) projector.emplace(projections::ProjectorOptions{database_url}, event_log, &hub, &readiness);
+    projections::ProjectorOptions projector_options{database_url};
+    projector_options.probe = &projector_probe;
+    if (roles.projector) projector.emplace(projector_options, event_log, &hub, &readiness);
     std::optional<processors::SessionProcessor> processor;
-    if (roles.processor) processor.emplace(io, event_log, sandboxes, processor_options(*config), &readiness);
+    auto session_processor_options = processor_options(*config);
+    session_processor_options.session_probe = &session_probe;
+    session_processor_options.sandbox_probe = &sandbox_probe;
+    if (roles.processor) processor.emplace(io, event_log, sandboxes, session_processor_options, &readiness);
 
     std::vector<http::Route> routes = ingest::health_routes(readiness);
     for (auto& r : ingest::session_routes(event_log, queries,
@@ -428,17 +451,33 @@ int main(int argc, char** argv) {
     ingest::SlackWebhookProbe slack_webhook_probe(*registry);
     slack::SlackReplyProbe slack_reply_probe(*registry);
     std::unique_ptr<slack::WebApiSlackClient> slack_client;
+    slack::SlackCallProbe slack_call_probe(*registry);
+    std::unique_ptr<slack::MeteredSlackClient> metered_slack_client;
     std::unique_ptr<slack::ReplyStreamer> slack_replies;
     if (roles.api && !slack_options.signing_secret.empty())
         routes.push_back(ingest::slack_webhook_route(event_log, queries, readiness, slack_options, &slack_webhook_probe));
     if (roles.processor && !slack_api.bot_token.empty()) {
         slack_client = std::make_unique<slack::WebApiSlackClient>(io.get_executor(), slack_api);
-        slack_replies = std::make_unique<slack::ReplyStreamer>(io, event_log, *slack_client,
+        metered_slack_client = std::make_unique<slack::MeteredSlackClient>(*slack_client, slack_call_probe);
+        slack_replies = std::make_unique<slack::ReplyStreamer>(io, event_log, *metered_slack_client,
                                                                slack::ReplyStreamerOptions{}, &slack_reply_probe);
     } else if (roles.processor && !slack_options.signing_secret.empty()) {
         spdlog::warn("SLACK_BOT_TOKEN is not set: Slack events are ingested but no reply is posted");
     }
-    routes.push_back(http::metrics_route(*registry));
+    // Gauges sampled at scrape time, on the io_context thread (the sandbox backend lives there).
+    auto refresh_metrics = [&] {
+        log_probe.refresh_dead_letters();
+        if (const auto* kafka = selected_log.kafka_log()) {
+            log_probe.update_from_kafka_statistics(kafka->last_statistics());
+            log_probe.update_consumer_lag(kafka->consumer_lag());
+        }
+        pool_probe.update("queries", pool.stats());
+        if (roles.projector) projector_probe.refresh(now_micros());
+        const auto warm = static_cast<double>(local_sandboxes ? local_sandboxes->warm_sandboxes() : 0);
+        sandbox_probe.warm.Set(warm);
+        sandbox_probe.busy.Set(static_cast<double>(local_sandboxes ? local_sandboxes->live_sandboxes() : 0) - warm);
+    };
+    routes.push_back(http::metrics_route(*registry, refresh_metrics));
     http::Server server(io, http_options, std::move(routes), ingest::make_guard(*auth, readiness, &rate_limiter),
                         &http_probe);
 

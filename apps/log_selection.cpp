@@ -10,6 +10,7 @@ namespace centaur::apps {
 
 namespace {
 constexpr std::string_view passthrough_prefix = "CENTAUR_KAFKA_CONFIG_";
+constexpr const char* default_statistics_interval_ms = "5000";
 }
 
 std::vector<OptionSpec> log_option_specs() {
@@ -68,6 +69,8 @@ std::optional<LogSelection> select_log(const Config& config, std::int32_t partit
         for (auto& ch : name) ch = ch == '_' ? '.' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         kafka.rdkafka[name] = std::string(entry.substr(eq + 1));
     }
+    // The producer's statistics feed /metrics (rtt, int_latency, outbuf): on unless the operator set an interval.
+    kafka.rdkafka.try_emplace("statistics.interval.ms", default_statistics_interval_ms);
     out.kafka = std::move(kafka);
     return out;
 }

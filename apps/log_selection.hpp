@@ -45,6 +45,8 @@ public:
                 boost::asio::any_io_executor completions);
     EventLog& get();
     bool kafka() const { return kafka_ != nullptr; }
+    /// The Kafka log (statistics for /metrics); null with the embedded log.
+    const log::KafkaEventLog* kafka_log() const { return kafka_.get(); }
     void start_kafka();
     void start_embedded();
     void stop();

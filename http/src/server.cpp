@@ -3,6 +3,7 @@
 // Beast's parser from one tcp_stream read, responses are serialized by hand and written with one asio::async_write;
 // every coroutine below shares those two instantiations.
 
+#include <centaur/core/logging.hpp>
 #include <centaur/http/probe.hpp>
 #include <centaur/http/server.hpp>
 
@@ -427,6 +428,9 @@ private:
         Clock::time_point started = Clock::now();
         bool counted = true;  ///< false for the /metrics route
         bool in_flight = false;
+        bool stream = false;
+        std::string target;      ///< as received; redacted when logged
+        std::string thread_key;  ///< the {thread_key} path parameter, when the route has one
     };
 
     static awaitable<void> accept_loop(std::shared_ptr<Impl> self);
@@ -447,6 +451,8 @@ private:
     awaitable<void> reject(std::shared_ptr<Connection> conn, const beast::error_code& ec, std::string method);
     awaitable<void> lingering_close(std::shared_ptr<Connection> conn);
     void finish_tally(Tally& tally, unsigned status);
+    /// One log line per request (level info; debug for health, readiness and metrics), secrets redacted.
+    static void log_request(const Tally& tally, unsigned status, double seconds);
 
     asio::io_context& io_;
     const ServerOptions options_;
@@ -581,13 +587,25 @@ awaitable<void> Server::Impl::serve_requests(std::shared_ptr<Impl> self, std::sh
 }
 
 void Server::Impl::finish_tally(Tally& tally, unsigned status) {
+    const std::chrono::duration<double> elapsed = Clock::now() - tally.started;
+    log_request(tally, status, elapsed.count());
     if (!probe_ || !tally.counted) return;
     if (tally.in_flight) {
         probe_->in_flight_add(-1);
         tally.in_flight = false;
     }
-    const std::chrono::duration<double> elapsed = Clock::now() - tally.started;
     probe_->request_finished(tally.method, tally.route, status, elapsed.count());
+}
+
+void Server::Impl::log_request(const Tally& tally, unsigned status, double seconds) {
+    // Probes (health, readiness, scrapes) at debug so they do not drown the request log at info.
+    const bool probe_route = tally.route == metrics_path || tally.route == "/healthz" || tally.route == "/readyz";
+    logging::Event line(probe_route ? logging::Level::debug : logging::Level::info, "centaur::http", "http request");
+    line.str("method", tally.method).str("route", tally.route).num("status", status);
+    line.real("duration_ms", seconds * 1000.0).str("target", logging::redact_target(tally.target));
+    if (!tally.thread_key.empty()) line.str("thread_key", tally.thread_key);
+    if (tally.stream) line.boolean("stream", true);
+    line.emit();
 }
 
 awaitable<bool> Server::Impl::handle(std::shared_ptr<Connection> conn, bhttp::request<bhttp::string_body> msg) {
@@ -605,6 +623,7 @@ awaitable<bool> Server::Impl::handle(std::shared_ptr<Connection> conn, bhttp::re
     req.body = std::move(msg.body());
     req.remote_address = conn->remote_address;
     tally.method = req.method;
+    tally.target = req.target;
 
     Response res;
     const Route* route = nullptr;
@@ -642,6 +661,7 @@ awaitable<bool> Server::Impl::handle(std::shared_ptr<Connection> conn, bhttp::re
                 params = std::move(match.params);
                 tally.route = route->path_template;
                 tally.counted = route->path_template != metrics_path;
+                if (auto key = params.find("thread_key"); key != params.end()) tally.thread_key = key->second;
                 break;
         }
     }
@@ -711,6 +731,7 @@ awaitable<void> Server::Impl::stream_response(std::shared_ptr<Connection> conn, 
     if (chunked) append_field(head, "Transfer-Encoding", "chunked");
     head += "\r\n";
     const auto ec = co_await write_all(*conn, head, options_.request_timeout);
+    tally.stream = true;
     finish_tally(tally, 200);
     if (ec || conn->closed) {
         conn->close();
