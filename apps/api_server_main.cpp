@@ -3,6 +3,7 @@
 // processor on a start-up thread; /readyz turns 200 when all are ready. SIGTERM/SIGINT drain and exit 0.
 
 #include <centaur/core/config.hpp>
+#include <centaur/core/logging.hpp>
 #include <centaur/core/readiness.hpp>
 #include <centaur/http/probe.hpp>
 #include <centaur/http/server.hpp>
@@ -11,6 +12,7 @@
 #include <centaur/ingest/slack_webhook.hpp>
 #include <centaur/ingest/stream_tokens.hpp>
 #include "log_selection.hpp"
+#include "readiness_checks.hpp"
 #include "rebuild_projections.hpp"
 #include <centaur/log/metered_event_log.hpp>
 #include <centaur/log/postgres_event_log.hpp>
@@ -49,6 +51,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <unistd.h>
 
 namespace asio = boost::asio;
 using namespace centaur;
@@ -149,7 +152,10 @@ std::vector<OptionSpec> option_specs() {
         {"rate-limit-burst", "CENTAUR_RATE_LIMIT_BURST", "0",
          "bucket size of the write limit (0 = max(1, events per second))"},
         {"max-streams-per-key", "CENTAUR_MAX_STREAMS_PER_KEY", "0", "attached SSE clients per caller (0 = unlimited)"},
-        {"log-level", "LOG_LEVEL", "info", "trace, debug, info, warn, error"},
+        {"log-level", "LOG_LEVEL", "info",
+         "trace, debug, info, warn, error, off (unset: RUST_LOG's level for centaur targets, else info)"},
+        {"log-format", "LOG_FORMAT", "text", "text, or json: one JSON object per line (upstream api-rs's shape)"},
+        {"service-name", "OTEL_SERVICE_NAME", "centaur-api-server", "the \"service\" field of JSON log lines"},
     };
     for (auto& spec : apps::log_option_specs()) specs.push_back(std::move(spec));
     for (auto& spec : slack_option_specs()) specs.push_back(std::move(spec));
@@ -163,8 +169,45 @@ std::vector<OptionSpec> option_specs() {
 }
 
 [[noreturn]] void die(const std::string& line) {
-    std::cerr << "centaur-api-server: " << line << std::endl;
+    if (logging::json_enabled()) {
+        spdlog::critical("centaur-api-server: {}", line);
+        spdlog::shutdown();
+    } else {
+        std::cerr << "centaur-api-server: " << logging::redact(line) << std::endl;
+    }
     std::exit(2);
+}
+
+/// LOG_FORMAT, LOG_LEVEL (else RUST_LOG, else info) and OTEL_SERVICE_NAME; every secret option's value, the
+/// DATABASE_URL password and credential-like CENTAUR_KAFKA_CONFIG_* values are redacted from every line.
+void setup_logging(const Config& config, const std::vector<OptionSpec>& specs) {
+    for (const auto& spec : specs)
+        if (spec.secret && spec.flag != "database-url") logging::add_secret(config.get(spec.flag));
+    logging::add_database_url_secrets(config.get("database-url"));
+    for (char** env = environ; *env; ++env) {
+        const std::string_view entry(*env);
+        const auto eq = entry.find('=');
+        const auto name = entry.substr(0, eq);
+        if (eq == std::string_view::npos || name.rfind("CENTAUR_KAFKA_CONFIG_", 0) != 0) continue;
+        for (const char* word : {"PASSWORD", "SECRET", "KEY", "TOKEN"})
+            if (name.find(word) != std::string_view::npos) logging::add_secret(std::string(entry.substr(eq + 1)));
+    }
+    logging::Settings settings;
+    const auto format = logging::parse_format(config.get("log-format"));
+    if (!format) die(config.source_name("log-format") + " must be text or json, got '" + config.get("log-format") + "'");
+    settings.format = *format;
+    settings.service = config.get("service-name");
+    std::string error;
+    if (config.provided("log-level")) {
+        const auto level = logging::parse_level(config.get("log-level"));
+        if (!level) die(config.source_name("log-level") + ": unknown log level '" + config.get("log-level") + "'");
+        settings.level = *level;
+    } else if (const char* filter = std::getenv("RUST_LOG"); filter && *filter) {
+        const auto level = logging::level_from_filter(filter, &error);
+        if (!level && !error.empty()) die("RUST_LOG: " + error);
+        if (level) settings.level = *level;
+    }
+    logging::configure(settings);
 }
 
 std::string env_or(const char* name, const std::string& fallback) {
@@ -273,7 +316,7 @@ int main(int argc, char** argv) {
         std::cout << config->help_text("centaur-api-server", summary) << endpoints_help;
         return 0;
     }
-    spdlog::set_level(spdlog::level::from_str(env_or("RUST_LOG", config->get("log-level"))));
+    setup_logging(*config, option_specs());
 
     // ---- configuration, validated before anything starts --------------------------------------------------
     const std::string database_url = config->get("database-url");
@@ -368,7 +411,9 @@ int main(int argc, char** argv) {
     // ---- wiring -------------------------------------------------------------------------------------------
     asio::io_context io;
     Readiness readiness;
-    readiness.expect("postgres");
+    constexpr auto readiness_interval = 1s, readiness_timeout = 3s;
+    apps::ReadinessChecks readiness_checks(readiness, database_url, selection->kafka, readiness_interval,
+                                           readiness_timeout);
     auto registry = std::make_shared<prometheus::Registry>();
     http::HttpProbe http_probe(*registry);
     ingest::AuthProbe auth_probe(*registry);
@@ -497,20 +542,27 @@ int main(int argc, char** argv) {
                 }
                 const int applied = pg::applied_migration_version(*conn);
                 if (applied < pg::latest_migration_version()) {
-                    readiness.set_not_ready("postgres", "migrations not applied (set RUN_MIGRATIONS=true)");
+                    readiness.set_not_ready("migrations", "schema at version " + std::to_string(applied) +
+                                                              ", this binary needs " +
+                                                              std::to_string(pg::latest_migration_version()) +
+                                                              " (set RUN_MIGRATIONS=true)");
                     spdlog::error("database schema is at version {}, this binary needs {}: set RUN_MIGRATIONS=true",
                                   applied, pg::latest_migration_version());
                     return;
                 }
                 break;
             } catch (const std::exception& e) {
-                readiness.set_not_ready("postgres", "unreachable");
-                if (attempt == 0) spdlog::warn("postgres not reachable yet: {}", e.what());
+                std::string reason = e.what();
+                reason = logging::redact(reason.substr(0, reason.find('\n')));
+                readiness.set_not_ready("postgres", "unreachable: " + reason);
+                if (attempt == 0) spdlog::warn("postgres not reachable yet: {}", reason);
                 if (io.stopped()) return;
                 std::this_thread::sleep_for(1s);
             }
         }
         readiness.set_ready("postgres");
+        readiness.set_ready("migrations");
+        readiness_checks.start();
         selected_log.start_embedded();
         if (projector) projector->start();
         if (processor) processor->start();
@@ -555,6 +607,7 @@ int main(int argc, char** argv) {
     exit_cv.notify_all();
     if (watchdog.joinable()) watchdog.join();
     startup.join();
+    readiness_checks.stop();
     if (projector) projector->stop();
     selected_log.stop();
     pool.stop();

@@ -2,10 +2,10 @@
 
 namespace centaur {
 
-void Readiness::expect(const std::string& component) {
+void Readiness::expect(const std::string& component, std::string reason) {
     std::lock_guard lock(mutex_);
     known_[component] = true;
-    not_ready_[component] = "starting";
+    not_ready_[component] = std::move(reason);
 }
 
 void Readiness::set_ready(const std::string& component) {
@@ -31,6 +31,16 @@ std::map<std::string, std::string> Readiness::report() const {
     for (const auto& [name, _] : known_) {
         auto it = not_ready_.find(name);
         out[name] = it == not_ready_.end() ? "ready" : it->second;
+    }
+    return out;
+}
+
+std::string Readiness::problems() const {
+    std::lock_guard lock(mutex_);
+    std::string out;
+    for (const auto& [name, reason] : not_ready_) {
+        if (!out.empty()) out += ", ";
+        out += name + " (" + reason + ")";
     }
     return out;
 }

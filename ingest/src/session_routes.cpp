@@ -344,6 +344,25 @@ std::vector<http::Route> session_routes(EventLog& log, SessionStore& store, Sess
     };
 }
 
+namespace {
+
+/// /readyz: 200 {"ok":true,"ready":true,"components":{…}} or 503 {"ok":false,"ready":false,"error":"not ready: …",
+/// "components":{…}}; each component maps to "ready" or the reason it is not.
+Response readiness_response(const Readiness& readiness) {
+    json::object components;
+    for (const auto& [name, state] : readiness.report()) components[name] = state;
+    const auto problems = readiness.problems();
+    if (problems.empty())
+        return json_response(json::object{{"ok", true}, {"ready", true}, {"components", std::move(components)}});
+    return json_response(json::object{{"ok", false},
+                                      {"ready", false},
+                                      {"error", "not ready: " + problems},
+                                      {"components", std::move(components)}},
+                         503);
+}
+
+}  // namespace
+
 std::vector<http::Route> health_routes(const Readiness& readiness) {
     return {
         {"GET", "/healthz", http::Capability::none,
@@ -352,14 +371,7 @@ std::vector<http::Route> health_routes(const Readiness& readiness) {
          }},
         {"GET", "/readyz", http::Capability::none,
          [&readiness](const http::Request&, const http::PathParams&) -> awaitable<Response> {
-             if (readiness.ready()) co_return json_response(json::object{{"ok", true}, {"ready", true}});
-             json::object components;
-             for (const auto& [name, state] : readiness.report()) components[name] = state;
-             co_return json_response(json::object{{"ok", false},
-                                                  {"ready", false},
-                                                  {"error", "server is still starting"},
-                                                  {"components", std::move(components)}},
-                                     503);
+             co_return readiness_response(readiness);
          }},
     };
 }

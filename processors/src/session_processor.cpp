@@ -681,7 +681,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
 SessionProcessor::SessionProcessor(asio::io_context& io, EventLog& log, SandboxBackend& sandboxes,
                                    ProcessorOptions options, Readiness* readiness)
     : impl_(std::make_shared<Impl>(io, log, sandboxes, options, readiness)) {
-    if (readiness) readiness->expect(component);
+    if (readiness) readiness->expect(component, "consumer not assigned yet");
 }
 
 SessionProcessor::~SessionProcessor() {

@@ -145,7 +145,7 @@ struct Projector::Db {
 
 Projector::Projector(ProjectorOptions options, EventLog& log, ProjectionHub* hub, Readiness* readiness)
     : db_(std::make_unique<Db>()), options_(std::move(options)), log_(log), hub_(hub), readiness_(readiness) {
-    if (readiness_) readiness_->expect(component);
+    if (readiness_) readiness_->expect(component, "consumer not assigned yet");
 }
 
 Projector::~Projector() { stop(); }

@@ -9,14 +9,16 @@ namespace centaur {
 
 class Readiness {
 public:
-    /// Registers `component` as not ready yet (reason "starting").
-    void expect(const std::string& component);
+    /// Registers `component` as not ready yet, with `reason` ("starting" unless given).
+    void expect(const std::string& component, std::string reason = "starting");
     void set_ready(const std::string& component);
     void set_not_ready(const std::string& component, std::string reason);
     /// True when every expected component is ready.
     bool ready() const;
     /// component -> "ready" or the reason it is not.
     std::map<std::string, std::string> report() const;
+    /// "" when ready, else every component that is not ready with its reason: "postgres (unreachable: …), log (…)".
+    std::string problems() const;
 
 private:
     mutable std::mutex mutex_;
