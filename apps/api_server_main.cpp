@@ -1,4 +1,4 @@
-// centaur-api-server: the only place that picks adapters and wires the roles (api, processor, projector) of
+// centaur-api-server: the only place that picks adapters and wires the roles (ingest, api, processor, projector) of
 // one process. Start-up: serve /healthz at once; connect Postgres, migrate, start the log, projector and
 // processor on a start-up thread; /readyz turns 200 when all are ready. SIGTERM/SIGINT drain and exit 0.
 
@@ -73,7 +73,7 @@ constexpr auto endpoints_help =
 std::vector<OptionSpec> slack_option_specs() {
     return {
         {"slack-signing-secret", "SLACK_SIGNING_SECRET", "",
-         "Slack app signing secret; enables POST /api/webhooks/slack (api role)", false, true},
+         "Slack app signing secret; enables POST /api/webhooks/slack (ingest role)", false, true},
         {"slack-bot-token", "SLACK_BOT_TOKEN", "",
          "Slack bot token (xoxb-...); enables replies in Slack threads (processor role)", false, true},
         {"slack-api-url", "SLACK_API_URL", "https://slack.com/api/",
@@ -450,8 +450,9 @@ int main(int argc, char** argv) {
     processors::SandboxProbe sandbox_probe(*registry);
     projections::ProjectorProbe projector_probe(*registry);
     pg::PoolProbe pool_probe(*registry);
-    spdlog::info("event log: {}; roles:{}{}{}", selected_log.kafka() ? "kafka " + selection->kafka->brokers : "embedded",
-                 roles.api ? " api" : "", roles.processor ? " processor" : "", roles.projector ? " projector" : "");
+    spdlog::info("event log: {}; roles:{}{}{}{}", selected_log.kafka() ? "kafka " + selection->kafka->brokers : "embedded",
+                 roles.ingest ? " ingest" : "", roles.api ? " api" : "", roles.processor ? " processor" : "",
+                 roles.projector ? " projector" : "");
     std::optional<sandbox::LocalSandboxBackend> local_sandboxes;
     std::optional<sandbox::RemoteSandboxBackend> remote_sandboxes;
     if (remote_runners) {
@@ -480,7 +481,7 @@ int main(int argc, char** argv) {
     for (auto& r : ingest::session_routes(event_log, queries,
                                           ingest::SessionRoutesOptions{std::chrono::milliseconds(*projection_wait),
                                                                        static_cast<std::uint64_t>(*default_max)}))
-        if (roles.api)
+        if (r.capability == http::Capability::sessions_read ? roles.api : roles.ingest)
             routes.push_back(r.capability == http::Capability::sessions_read ? auth->scope_principal_reads(std::move(r), queries)
                              : r.method == "POST" && r.path_template == "/api/session/{thread_key}"
                                  ? auth->console_asserts_requester_principal(std::move(r))  // binds the principal
@@ -499,7 +500,7 @@ int main(int argc, char** argv) {
     slack::SlackCallProbe slack_call_probe(*registry);
     std::unique_ptr<slack::MeteredSlackClient> metered_slack_client;
     std::unique_ptr<slack::ReplyStreamer> slack_replies;
-    if (roles.api && !slack_options.signing_secret.empty())
+    if (roles.ingest && !slack_options.signing_secret.empty())
         routes.push_back(ingest::slack_webhook_route(event_log, queries, readiness, slack_options, &slack_webhook_probe));
     if (roles.processor && !slack_api.bot_token.empty()) {
         slack_client = std::make_unique<slack::WebApiSlackClient>(io.get_executor(), slack_api);

@@ -15,8 +15,8 @@ constexpr const char* default_statistics_interval_ms = "5000";
 
 std::vector<OptionSpec> log_option_specs() {
     return {
-        {"roles", "CENTAUR_ROLES", "api,processor,projector",
-         "roles of this process, comma-separated: api, processor, projector"},
+        {"roles", "CENTAUR_ROLES", "ingest,api,processor,projector",
+         "roles of this process, comma-separated: ingest, api, processor, projector"},
         {"kafka-brokers", "CENTAUR_KAFKA_BROKERS", "",
          "Kafka bootstrap servers; set = the event log is Kafka, unset = the embedded Postgres log"},
         {"kafka-topic", "CENTAUR_KAFKA_TOPIC", "centaur.events", "Kafka topic of the event log (created when absent)"},
@@ -31,17 +31,18 @@ std::optional<LogSelection> select_log(const Config& config, std::int32_t partit
     std::stringstream roles(config.get("roles"));
     std::string role;
     while (std::getline(roles, role, ',')) {
-        if (role == "api") out.roles.api = true;
+        if (role == "ingest") out.roles.ingest = true;
+        else if (role == "api") out.roles.api = true;
         else if (role == "processor") out.roles.processor = true;
         else if (role == "projector") out.roles.projector = true;
         else if (!role.empty()) {
             *error = config.source_name("roles") + " has an unknown role '" + role +
-                     "' (roles: api, processor, projector)";
+                     "' (roles: ingest, api, processor, projector)";
             return std::nullopt;
         }
     }
-    if (!out.roles.api && !out.roles.processor && !out.roles.projector) {
-        *error = config.source_name("roles") + " names no role (roles: api, processor, projector)";
+    if (!out.roles.ingest && !out.roles.api && !out.roles.processor && !out.roles.projector) {
+        *error = config.source_name("roles") + " names no role (roles: ingest, api, processor, projector)";
         return std::nullopt;
     }
     const auto& brokers = config.get("kafka-brokers");

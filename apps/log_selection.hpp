@@ -16,9 +16,10 @@
 
 namespace centaur::apps {
 
-/// The roles one process runs (CENTAUR_ROLES, comma-separated; default all three).
+/// The roles one process runs (CENTAUR_ROLES, comma-separated; default all four).
 struct Roles {
-    bool api = false;        ///< session API and event streams (HTTP routes beyond health and metrics)
+    bool ingest = false;     ///< the write routes (session create, messages, execute, interrupt) and the Slack webhook
+    bool api = false;        ///< the read routes (session, executions, replay) and event streams
     bool processor = false;  ///< the session processor and its sandboxes
     bool projector = false;  ///< the projector writing the Postgres projections
 };

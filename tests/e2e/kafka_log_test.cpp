@@ -138,7 +138,7 @@ TEST(KafkaLog, SmokeTurnWithEveryRoleInOneProcessAndAsThreeProcessesGivesTheSame
     EXPECT_EQ(single.session, "codex/idle");
     for (std::size_t i = 1; i < single.event_ids.size(); ++i) EXPECT_LT(single.event_ids[i - 1], single.event_ids[i]);
 
-    // Three processes: projector, processor, api (the api runs no consumer at all).
+    // Three processes: projector, processor, ingest+api (which run no consumer at all).
     TestDatabase db_split;
     const auto topic_split = fresh_topic();
     auto env = [&](const char* roles) {
@@ -147,8 +147,8 @@ TEST(KafkaLog, SmokeTurnWithEveryRoleInOneProcessAndAsThreeProcessesGivesTheSame
     };
     ServerProcess projector(db_split.url(), env("projector"));
     ServerProcess processor(db_split.url(), env("processor"));
-    ServerProcess api(db_split.url(), env("api"));
-    EXPECT_NE(api.logs().find("roles: api\n"), std::string::npos) << api.logs();
+    ServerProcess api(db_split.url(), env("ingest,api"));
+    EXPECT_NE(api.logs().find("roles: ingest api\n"), std::string::npos) << api.logs();
     const auto key = smoke_turn(api);
     ASSERT_FALSE(key.empty()) << processor.logs() << projector.logs();
     const auto split = settled_projection(db_split.url(), key);
@@ -246,7 +246,7 @@ TEST(KafkaLog, TwoProcessorProcessesSplitThreadsAndRunEachTurnOnce) {
         return std::map<std::string, std::string>{
             {"CENTAUR_KAFKA_BROKERS", brokers()}, {"CENTAUR_KAFKA_TOPIC", topic}, {"CENTAUR_ROLES", roles}};
     };
-    ServerProcess api(db.url(), env("api,projector"));
+    ServerProcess api(db.url(), env("ingest,api,projector"));
     ServerProcess first(db.url(), env("processor"));
     ServerProcess second(db.url(), env("processor"));  // ready once its share of the partitions is caught up
     std::vector<std::string> keys;

@@ -3,9 +3,10 @@
 
 Runs its own Postgres cluster (scripts/ensure-postgres with CENTAUR_PG_DIR under --work-dir; never the shared
 server on 5432) and, with --kafka, its own broker (scripts/ensure-kafka with CENTAUR_KAFKA_DIR under --work-dir).
-The roles run as separate processes of centaur-api-server (CENTAUR_ROLES=api / processor / projector). Every
-thread has a session, M executions submitted one after another (each with an idempotency key, retried until the
-API answers), and one attached SSE client (curl, resuming with Last-Event-ID after every drop).
+The roles run as separate processes of centaur-api-server (CENTAUR_ROLES=ingest / api / processor / projector).
+Every thread has a session, M executions submitted one after another to ingest (each with an idempotency key,
+retried until ingest answers), and one attached SSE client on api (curl, resuming with Last-Event-ID after every
+drop).
 
 Faults, after 20% of the turns have ended and spread over the run by the seed: kill -9 of every role
 (--kills-per-role times each, restarted after a short random pause), one Postgres restart (immediate stop),
@@ -32,7 +33,7 @@ import urllib.error
 import urllib.request
 
 TERMINALS = {"session.execution_completed", "session.execution_failed", "session.execution_cancelled"}
-ROLES = ("api", "processor", "projector")
+ROLES = ("ingest", "api", "processor", "projector")
 SPAWNED = []  # every Role and Client, so that no process outlives the harness
 
 
@@ -225,7 +226,7 @@ def http_post(url, body, timeout=15):
         return None, None
 
 
-def drive_thread(t, args, api_url_fn, client, deadline, failures, retries):
+def drive_thread(t, args, ingest_url_fn, client, deadline, failures, retries):
     """Creates the session and submits the thread's inputs one after another, each retried until accepted; the
     next input goes once the client saw the previous execution end (or after --turn-wait seconds)."""
     key = f"fault:{args.seed}:{t}"
@@ -233,7 +234,7 @@ def drive_thread(t, args, api_url_fn, client, deadline, failures, retries):
     def post_until_accepted(path, body, what):
         """The reply once the API accepts `body` (retried: the request is idempotent), or None at the deadline."""
         while True:
-            status, reply = http_post(f"{api_url_fn()}/api/session/{key}{path}", body)
+            status, reply = http_post(f"{ingest_url_fn()}/api/session/{key}{path}", body)
             if status in (200, 201) and reply is not None:
                 return reply
             retries[0] += 1
@@ -359,11 +360,12 @@ def run(args, rng, started, deadline, work, src, base_env, pg_env, kafka_env):
 
     binary = os.path.join(os.path.abspath(args.bin_dir), "centaur-api-server")
     roles = {n: Role(n, binary, server_env, os.path.join(work, "logs")) for n in ROLES}
-    for n in ROLES:  # api first: it applies the migrations before the others connect
+    for n in ROLES:  # ingest first: it applies the migrations before the others connect
         armed = {"CENTAUR_TEST_FAULT_POINT": args.fault_point} if args.fault_point and n == args.fault_role else None
         roles[n].start(armed)
         roles[n].wait_ready(60)
     api_url = lambda: f"http://127.0.0.1:{roles['api'].port}"
+    ingest_url = lambda: f"http://127.0.0.1:{roles['ingest'].port}"
 
     stats = Stats(args.threads * args.inputs)
     failures, retries = [], [0]
@@ -448,8 +450,8 @@ def run(args, rng, started, deadline, work, src, base_env, pg_env, kafka_env):
     threading.Thread(target=supervise, daemon=True).start()
     chaos_thread = threading.Thread(target=chaos, daemon=True)
     chaos_thread.start()
-    drivers = [threading.Thread(target=drive_thread, args=(t, args, api_url, clients[t], deadline, failures, retries),
-                                daemon=True) for t in range(args.threads)]
+    drivers = [threading.Thread(target=drive_thread, args=(t, args, ingest_url, clients[t], deadline, failures,
+                                                           retries), daemon=True) for t in range(args.threads)]
     for d in drivers:
         d.start()
     for d in drivers:

@@ -55,7 +55,9 @@ grep -q 'test:' <<<"$(service_block redpanda)" || fail "redpanda has no health c
 grep -q 'test:' <<<"$(service_block postgres)" || fail "postgres has no health check"
 for role in api processor projector; do
   block=$(service_block "$role")
-  grep -q "CENTAUR_ROLES: $role\$" <<<"$block" || fail "$role: CENTAUR_ROLES is not '$role'"
+  roles=$role
+  [ "$role" = api ] && roles=ingest,api  # the published process serves writes and reads
+  grep -q "CENTAUR_ROLES: $roles\$" <<<"$block" || fail "$role: CENTAUR_ROLES is not '$roles'"
   grep -q 'CENTAUR_KAFKA_BROKERS: redpanda:9092' <<<"$block" || fail "$role: not pointed at Redpanda"
   grep -q "CENTAUR_APIRS_ADMIN_API_KEY: $key" <<<"$block" || fail "$role: admin key not passed"
   grep -q 'dockerfile: Dockerfile' <<<"$block" || fail "$role: not built from the repository's Dockerfile"
