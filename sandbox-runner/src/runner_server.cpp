@@ -137,6 +137,9 @@ std::string exit_data(const Sandbox& sandbox) {
                                         {"termination_reason", sandbox.termination_reason()}});
 }
 
+/// The runner protocol's routes over one LocalSandboxBackend, and the sandboxes created through them. Shared by
+/// serve() and its routes; every call runs on the io_context thread. Lifecycle: routes() and guard() once,
+/// start_sweeper(), stop_all() at shutdown (then creates are refused).
 class RunnerService : public std::enable_shared_from_this<RunnerService> {
 public:
     RunnerService(asio::io_context& io, LocalSandboxBackend& backend, std::uint32_t limit, RunnerServeOptions options)
