@@ -4,7 +4,8 @@
 # which ctest reports as skipped (SKIP_RETURN_CODE), never as passed.
 # Checks: the file renders; it refuses to render without CENTAUR_APIRS_ADMIN_API_KEY; it has Redpanda,
 # Postgres 16 and one service per server role, each role built from the repository's Dockerfile, pointed at
-# Redpanda, health-checked on /readyz; data sits in named volumes.
+# Redpanda, health-checked on /readyz; data sits in named volumes; Prometheus scrapes every role and Grafana gets
+# the provisioned datasource and dashboard (the dashboard JSON parses; `promtool check config` when installed).
 set -euo pipefail
 
 source_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -25,8 +26,10 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 run_compose() {
   local key=$1
   shift
-  env -u CENTAUR_APIRS_ADMIN_API_KEY -u POSTGRES_PASSWORD -u CENTAUR_API_PORT -u LOG_LEVEL \
-    -u CENTAUR_REDPANDA_IMAGE ${key:+CENTAUR_APIRS_ADMIN_API_KEY=$key} "${compose[@]}" -f "$file" "$@"
+  env -u CENTAUR_APIRS_ADMIN_API_KEY -u POSTGRES_PASSWORD -u CENTAUR_API_PORT -u LOG_LEVEL -u LOG_FORMAT \
+    -u CENTAUR_REDPANDA_IMAGE -u CENTAUR_PROMETHEUS_IMAGE -u CENTAUR_GRAFANA_IMAGE -u CENTAUR_PROMETHEUS_PORT \
+    -u CENTAUR_GRAFANA_PORT -u GRAFANA_ADMIN_PASSWORD ${key:+CENTAUR_APIRS_ADMIN_API_KEY=$key} \
+    "${compose[@]}" -f "$file" "$@"
 }
 
 [ -f "$source_dir/Dockerfile" ] || fail "the Dockerfile the services build from is missing"
@@ -42,10 +45,11 @@ rendered=$(run_compose $key config) ||
   fail "compose config failed"
 services=$(run_compose $key config --services |
   sort | tr '\n' ' ')
-[ "$services" = "api postgres processor projector redpanda " ] || fail "services are '$services'"
+[ "$services" = "api grafana postgres processor projector prometheus redpanda " ] || fail "services are '$services'"
 volumes=$(run_compose $key config --volumes |
   sort | tr '\n' ' ')
-[[ $volumes == *postgres-data* && $volumes == *redpanda-data* ]] || fail "volumes are '$volumes'"
+[[ $volumes == *postgres-data* && $volumes == *redpanda-data* && $volumes == *prometheus-data* &&
+   $volumes == *grafana-data* ]] || fail "volumes are '$volumes'"
 
 # Structural checks read the rendered (normalised, two-space indented) YAML one service block at a time.
 service_block() { awk -v s="  $1:" '$0 == s {on=1; next} on && /^  [^ ]/ {exit} on' <<<"$rendered"; }
@@ -66,5 +70,30 @@ for role in api processor projector; do
   grep -q 'condition: service_healthy' <<<"$block" || fail "$role: does not wait for its dependencies' health"
 done
 grep -q 'RUN_MIGRATIONS: "true"' <<<"$(service_block api)" || fail "api does not run the migrations"
+
+# Prometheus scrapes /metrics of every role (all replicas through Docker's DNS); Grafana gets both provisioning
+# folders and the dashboards, mounted from compose/.
+prometheus_config=$source_dir/compose/prometheus/prometheus.yml
+grep -q "prometheus.yml:/etc/prometheus/prometheus.yml" <<<"$(service_block prometheus)" ||
+  fail "prometheus does not mount compose/prometheus/prometheus.yml"
+grep -q 'names: \[api, processor, projector\]' "$prometheus_config" || fail "prometheus does not scrape every role"
+grep -q 'metrics_path: /metrics' "$prometheus_config" || fail "prometheus scrapes no /metrics"
+grafana=$(service_block grafana)
+grep -q '/etc/grafana/provisioning' <<<"$grafana" || fail "grafana has no provisioning mount"
+grep -q '/etc/grafana/dashboards' <<<"$grafana" || fail "grafana has no dashboards mount"
+grep -q 'url: http://prometheus:9090' "$source_dir/compose/grafana/provisioning/datasources/prometheus.yml" ||
+  fail "grafana's datasource is not the compose Prometheus"
+grep -q 'path: /etc/grafana/dashboards' "$source_dir/compose/grafana/provisioning/dashboards/centaur.yml" ||
+  fail "grafana's dashboard provider does not read the mounted dashboards"
+python3 - "$source_dir/compose/grafana/dashboards/centaur.json" <<'PY' || fail "dashboard JSON is invalid"
+import json, sys
+d = json.load(open(sys.argv[1]))
+targets = [t for p in d["panels"] for t in p.get("targets", [])]
+assert targets and all(t["datasource"]["uid"] == "centaur-prometheus" and t["expr"] for t in targets), "bad targets"
+PY
+if command -v promtool >/dev/null 2>&1; then
+  promtool check config "$prometheus_config" >/dev/null || fail "promtool check config rejects $prometheus_config"
+  echo "promtool check config: ok"
+fi
 
 echo "compose_config_test: $file is valid (${services% })"
