@@ -17,4 +17,9 @@ boost::asio::awaitable<result<ExecResult>> Sandbox::exec(std::vector<std::string
     co_return errc::sandbox_failed;
 }
 
+boost::asio::awaitable<std::vector<std::string>> SandboxBackend::drain_idle() {
+    std::vector<std::string> none;
+    co_return none;
+}
+
 }  // namespace centaur

@@ -11,14 +11,18 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -34,6 +38,16 @@ constexpr char sandbox_id_prefix[] = "local-";
 constexpr char default_search_path[] = "/usr/local/bin:/usr/bin:/bin";
 constexpr char harness_env_name[] = "CENTAUR_HARNESS_TYPE";
 constexpr char thread_key_env_name[] = "CENTAUR_THREAD_KEY";
+// An isolated workload reads its stdin from a FIFO, opened by a shell that then execs it, so that only the
+// workload's own processes hold the read end (bwrap's monitor and init keep the fds they were started with):
+// when the workload closes its stdin, the runner's writes fail.
+constexpr char stdin_dir_inside[] = "/run/centaur-stdin";
+constexpr char stdin_fifo_name[] = "stdin";
+constexpr char stdin_shell[] = "/bin/sh";
+constexpr char stdin_redirect_script[] = "exec 0</run/centaur-stdin/stdin && exec \"$@\"";
+constexpr auto stdin_attach_timeout = std::chrono::seconds(30);
+constexpr auto stdin_attach_first_poll = std::chrono::milliseconds(1);
+constexpr auto stdin_attach_max_poll = std::chrono::milliseconds(10);
 
 std::string new_sandbox_id() {
     std::array<unsigned char, sandbox_id_random_bytes> bytes{};
@@ -56,6 +70,30 @@ std::string new_sandbox_id() {
 bool valid_env_entry(const std::string& name, const std::string& value) {
     return !name.empty() && name.find_first_of(std::string_view("=\0", 2)) == std::string::npos &&
            value.find('\0') == std::string::npos;
+}
+
+/// Opens the write end of an isolated workload's stdin FIFO once the workload's shell holds the read end (its
+/// open waits for a writer, and ours fails with ENXIO until it is there). Empty when the sandbox ended first,
+/// on another error, or after stdin_attach_timeout.
+asio::awaitable<UniqueFd> attach_stdin(const std::filesystem::path& fifo, const LocalSandbox& sandbox) {
+    auto executor = co_await asio::this_coro::executor;
+    asio::steady_timer timer(executor);
+    const auto deadline = std::chrono::steady_clock::now() + stdin_attach_timeout;
+    std::chrono::milliseconds pause = stdin_attach_first_poll;
+    for (;;) {
+        UniqueFd fd(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+        if (fd) co_return std::move(fd);
+        const int error = errno;
+        const bool ended = sandbox.status() == SandboxStatus::stopped || sandbox.status() == SandboxStatus::gone;
+        if ((error != ENXIO && error != EINTR) || ended || std::chrono::steady_clock::now() >= deadline) {
+            spdlog::warn("sandbox {}: stdin FIFO not attached: {}", sandbox.id(),
+                         ended ? std::string("the workload ended first") : std::string(std::strerror(error)));
+            co_return std::move(fd);
+        }
+        timer.expires_after(pause);
+        co_await timer.async_wait(use_tuple);
+        pause = std::min(pause * 2, stdin_attach_max_poll);
+    }
 }
 
 }  // namespace
@@ -177,6 +215,22 @@ asio::awaitable<void> LocalSandboxBackend::shutdown() {
     }
 }
 
+asio::awaitable<std::vector<std::string>> LocalSandboxBackend::drain_idle() {
+    std::vector<std::string> stopped;
+    while (!warm_.empty()) {
+        auto sandbox = std::move(warm_.front());
+        warm_.pop_front();
+        stopped.push_back(sandbox->id());
+        co_await sandbox->stop();
+    }
+    if (!stopped.empty()) spdlog::info("sandbox warm pool drained: {} stopped", stopped.size());
+    if (background_started_ && !shut_down_)
+        asio::co_spawn(executor_, fill_warm_pool(), [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        });
+    co_return stopped;
+}
+
 const IsolationReport& LocalSandboxBackend::isolation() const { return setup_->report; }
 
 bool LocalSandboxBackend::can_run() const {
@@ -245,6 +299,7 @@ asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::start_san
         admission->waiters.push_back(waiter);
         spdlog::info("sandbox create for {} queued: {} of {} sandboxes live, {} waiting", spec.thread_key,
                      admission->active, admission->limit, admission->waiters.size());
+        if (spec.on_queued) spec.on_queued(admission->waiters.size(), admission->limit, admission->active);
         co_await waiter->timer.async_wait(use_tuple);
         if (!waiter->granted) {
             std::erase(admission->waiters, waiter);
@@ -302,10 +357,27 @@ asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::start_san
     request.inherit_stderr = options_.inherit_stderr;
     std::shared_ptr<EgressProxy> egress;
     std::filesystem::path egress_dir;
+    std::filesystem::path stdin_dir;
     if (report.isolated) {
         BwrapLayout layout{workspace, options_.ro_binds, cgroup && cgroup->can_freeze()};
         const auto inside = program_in_sandbox(*program, layout.ro_binds);
         std::vector<std::string> workload_prefix;
+        // The stdin FIFO (0600, the sandbox uid's) in a directory of its own, bound read-only.
+        stdin_dir = options_.workspace_root / ".stdin" / id;
+        std::filesystem::create_directories(stdin_dir, fs_error);
+        for (const auto& dir : {stdin_dir.parent_path(), stdin_dir})
+            ::chmod(dir.c_str(), 0711);
+        const auto fifo = stdin_dir / stdin_fifo_name;
+        if (fs_error || ::mkfifo(fifo.c_str(), 0600) != 0 ||
+            (report.switch_user && ::chown(fifo.c_str(), report.uid, report.gid) != 0)) {
+            spdlog::warn("sandbox {} create failed: stdin FIFO {}: {}", id, fifo.string(),
+                         fs_error ? fs_error.message() : std::strerror(errno));
+            std::filesystem::remove_all(stdin_dir, fs_error);
+            cgroup.reset();
+            remove_workspace();
+            co_return errc::sandbox_failed;
+        }
+        layout.ro_binds.emplace_back(stdin_dir, stdin_dir_inside);
         if (options_.egress.enabled) {
             // The proxy's socket directory (0711, socket 0666) is bound read-only; a forwarder inside relays
             // 127.0.0.1:18999 to it.
@@ -317,6 +389,7 @@ asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::start_san
             if (fs_error || !egress->start(egress_dir / egress_socket_name)) {
                 spdlog::warn("sandbox {} create failed: egress proxy socket in {}", id, egress_dir.string());
                 std::filesystem::remove_all(egress_dir, fs_error);
+                std::filesystem::remove_all(stdin_dir, fs_error);
                 cgroup.reset();
                 remove_workspace();
                 co_return errc::sandbox_failed;
@@ -333,6 +406,7 @@ asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::start_san
         }
         auto argv = bwrap_prefix(report.bwrap_path, layout);
         argv.insert(argv.end(), workload_prefix.begin(), workload_prefix.end());
+        argv.insert(argv.end(), {stdin_shell, "-c", stdin_redirect_script, "centaur-stdin"});
         argv.push_back(inside.string());
         argv.insert(argv.end(), options_.command.begin() + 1, options_.command.end());
         request.argv = std::move(argv);
@@ -359,6 +433,7 @@ asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::start_san
                      spawned.error().message());
         if (egress) egress->stop();
         if (!egress_dir.empty()) std::filesystem::remove_all(egress_dir, fs_error);
+        if (!stdin_dir.empty()) std::filesystem::remove_all(stdin_dir, fs_error);
         cgroup.reset();
         remove_workspace();
         co_return errc::sandbox_failed;
@@ -368,7 +443,7 @@ asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::start_san
     auto sandbox = LocalSandbox::adopt(executor_, id, workspace, std::move(spawned->child), options_.max_line_bytes,
                                        LocalSandbox::Extras{std::move(cgroup), !own_workspace, limits.max_lifetime,
                                                             [admission] { admission->release(); }, egress,
-                                                            egress_dir,
+                                                            egress_dir, stdin_dir,
                                                             LocalSandbox::Extras::ExecSetup{
                                                                 report.isolated, "/usr/bin/nsenter",
                                                                 report.switch_user, report.uid, report.gid,
@@ -383,6 +458,14 @@ asio::awaitable<result<std::shared_ptr<Sandbox>>> LocalSandboxBackend::start_san
                      received == sizeof exec_report ? describe(exec_report) : "exec status pipe: " + ec.message());
         co_await sandbox->stop();
         co_return errc::sandbox_failed;
+    }
+    if (!stdin_dir.empty()) {
+        auto fd = co_await attach_stdin(stdin_dir / stdin_fifo_name, *sandbox);
+        if (!fd) {
+            co_await sandbox->stop();
+            co_return errc::sandbox_failed;
+        }
+        sandbox->replace_stdin(std::move(fd));
     }
     sandbox->mark_running();
     spdlog::info("sandbox {} started: pid {}, thread {}, harness {}, {}", id, sandbox->pid(), spec.thread_key,

@@ -104,6 +104,7 @@ LocalSandbox::LocalSandbox(asio::any_io_executor executor, std::string id, std::
       on_released_(std::move(extras.on_released)),
       egress_(std::move(extras.egress)),
       egress_dir_(std::move(extras.egress_dir)),
+      stdin_dir_(std::move(extras.stdin_dir)),
       exec_setup_(std::move(extras.exec)) {
     CENTAUR_ASSERT(max_line_bytes_ > 0, "max_line_bytes must be positive");
 }
@@ -117,9 +118,9 @@ LocalSandbox::~LocalSandbox() {
     }
     if (stop_state_ != StopState::stopped) remove_workspace();
     if (egress_) egress_->stop();
-    if (!egress_dir_.empty()) {
+    for (const auto& dir : {egress_dir_, stdin_dir_}) {
         std::error_code ec;
-        std::filesystem::remove_all(egress_dir_, ec);
+        if (!dir.empty()) std::filesystem::remove_all(dir, ec);
     }
     if (auto release = std::exchange(on_released_, nullptr)) release();
 }
@@ -128,6 +129,12 @@ void LocalSandbox::close_stdin() {
     boost::system::error_code ignored;
     stdin_.close(ignored);
     stdin_closed_ = true;
+}
+
+void LocalSandbox::replace_stdin(UniqueFd fd) {
+    boost::system::error_code ignored;
+    stdin_.close(ignored);
+    stdin_.assign(fd.release(), ignored);
 }
 
 void LocalSandbox::mark_running() {
@@ -263,10 +270,10 @@ asio::awaitable<void> LocalSandbox::stop() {
     pidfd_.close(ignored);
     remove_workspace();
     if (egress_) egress_->stop();
-    if (!egress_dir_.empty()) {
+    for (auto* dir : {&egress_dir_, &stdin_dir_}) {
         std::error_code ec;
-        std::filesystem::remove_all(egress_dir_, ec);
-        egress_dir_.clear();
+        if (!dir->empty()) std::filesystem::remove_all(*dir, ec);
+        dir->clear();
     }
     stop_state_ = StopState::stopped;
     stopped_event_.cancel();

@@ -44,6 +44,7 @@ public:
         std::function<void()> on_released;      ///< called once, when stop() finished or on destruction
         std::shared_ptr<EgressProxy> egress;     ///< stopped with the sandbox
         std::filesystem::path egress_dir;        ///< removed with the sandbox
+        std::filesystem::path stdin_dir;         ///< the stdin FIFO's directory, removed with the sandbox
         /// How exec() starts a command: into the workload's namespaces (nsenter) when isolated, else directly.
         struct ExecSetup {
             bool isolated = false;
@@ -82,6 +83,8 @@ public:
 
     /// Closes the workload's stdin (it sees EOF); later writes fail with sandbox_gone.
     void close_stdin();
+    /// Writes go to `fd` from now on (the FIFO an isolated workload reads as its stdin); the old stdin closes.
+    void replace_stdin(UniqueFd fd);
     /// created -> running; called by the backend once exec succeeded. No effect in any other status.
     void mark_running();
     pid_t pid() const { return pid_; }
@@ -129,6 +132,7 @@ private:
     bool prewarmed_ = false;
     std::shared_ptr<EgressProxy> egress_;
     std::filesystem::path egress_dir_;
+    std::filesystem::path stdin_dir_;
     Extras::ExecSetup exec_setup_;
 };
 

@@ -7,6 +7,9 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,6 +25,10 @@ struct SandboxSpec {
     std::string thread_key;
     std::string harness_type;                  ///< codex, amp, … (the workload's CENTAUR_HARNESS_TYPE)
     std::map<std::string, std::string> env;    ///< extra environment for the workload
+    /// Called once, on the backend's thread before `create` completes, when the create has to wait for a slot
+    /// under the backend's running limit: its 1-based `position` in the queue, the `limit` and how many
+    /// sandboxes are `running`. Optional.
+    std::function<void(std::size_t position, std::uint32_t limit, std::uint32_t running)> on_queued;
 };
 
 /// What `Sandbox::exec` collected from one command.
@@ -70,6 +77,9 @@ public:
     virtual std::string_view name() const = 0;
     /// Starts a sandbox running the configured workload. errc::sandbox_failed (nothing left behind) on failure.
     virtual boost::asio::awaitable<result<std::shared_ptr<Sandbox>>> create(SandboxSpec spec) = 0;
+    /// Stops and destroys the sandboxes the backend holds for no thread (a warm pool); returns their ids.
+    /// The default holds none.
+    virtual boost::asio::awaitable<std::vector<std::string>> drain_idle();
 };
 
 }  // namespace centaur

@@ -113,6 +113,9 @@ public:
     /// nothing left behind (no process, no workspace) when the workspace, the environment, the spawn or the
     /// exec fails; the reason is logged.
     boost::asio::awaitable<result<std::shared_ptr<Sandbox>>> create(SandboxSpec spec) override;
+    /// Stops every warm sandbox (returns their ids), then refills the pool with fresh ones when
+    /// start_background() ran.
+    boost::asio::awaitable<std::vector<std::string>> drain_idle() override;
 
     struct Admission;
 
