@@ -1,3 +1,4 @@
+#include <centaur/core/fault_point.hpp>
 #include <centaur/log/kafka_event_log.hpp>
 #include <centaur/log/log_probe.hpp>
 #include <centaur/schemas/partitioner.hpp>
@@ -523,6 +524,7 @@ public:
 
     void store(LogPosition position) override {
         if (options_.group.empty() || !owns(position.partition)) return;
+        fault_point("kafka_before_offset_store");
         std::unique_ptr<RdKafka::TopicPartition> tp(
             RdKafka::TopicPartition::create(log_options_.topic, position.partition, position.offset.value));
         std::vector<RdKafka::TopicPartition*> list{tp.get()};

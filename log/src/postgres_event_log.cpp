@@ -1,3 +1,4 @@
+#include <centaur/core/fault_point.hpp>
 #include <centaur/log/postgres_event_log.hpp>
 #include <centaur/log/log_probe.hpp>
 #include <centaur/pg/pool.hpp>
@@ -304,7 +305,9 @@ struct PostgresEventLog::Impl {
                 }
                 pqxx::work tx(*conn);
                 const auto rows = tx.exec_prepared(append_statement, payload);
+                fault_point("mid_log_append_txn");
                 tx.commit();
+                fault_point("after_log_commit_before_ack");
                 std::vector<result<Appended>> out(batch.size(), boost::system::error_code(errc::log_unavailable));
                 for (const auto& row : rows) {
                     const auto ord = row[0].as<std::size_t>();

@@ -1,5 +1,6 @@
 #include <centaur/core/metric_labels.hpp>
 #include <centaur/core/logging.hpp>
+#include <centaur/core/fault_point.hpp>
 #include <centaur/processors/redaction.hpp>
 #include <centaur/processors/session_processor.hpp>
 #include <centaur/processors/thread_state.hpp>
@@ -304,6 +305,10 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
                 self->pending_own.erase(uuid);
             } else if (r->duplicate) {
                 self->pending_own.erase(uuid);  // the log already held it: no echo will come
+            } else {
+                // Durable, not yet read back: the processor's position is the log itself (a restart refolds
+                // every owned partition from its start), so a death here must neither lose nor repeat the event.
+                fault_point("after_append_before_checkpoint");
             }
             if (done) done(std::move(r));
         });

@@ -20,6 +20,7 @@
 #include <optional>
 #include <regex>
 #include <stdexcept>
+#include <thread>
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
@@ -337,6 +338,22 @@ TEST_P(RemoteBackendTest, UnknownIdIsGoneAndStopIsIdempotent) {
     run(unknown->stop());
     EXPECT_EQ(unknown->status(), SandboxStatus::gone);
     EXPECT_EQ(run(unknown->write_line("x")).error(), errc::sandbox_gone);
+}
+
+TEST_P(RemoteBackendTest, ASandboxWhoseClientNeverAttachesIsStoppedAfterTheOrphanTimeout) {
+    auto& runner = start_runner({"/bin/cat"}, {"--orphan-timeout-secs", "1"});
+    const std::map<std::string, std::string> auth{{"Authorization", std::string("Bearer ") + runner_token}};
+    auto created = centaur::test_support::http_request("POST", runner.url + "/v1/sandboxes",
+                                                       R"({"thread_key":"cli:orphan","harness_type":"codex"})", auth);
+    ASSERT_EQ(created.status, 200) << created.body;
+    EXPECT_EQ(centaur::test_support::http_request("POST", runner.url + "/v1/sandboxes", "{}").status, 401)
+        << "a call without the token was served";
+    RemoteSandboxBackend backend(io_.get_executor(), options({runner.url}));
+    EXPECT_EQ(list(backend, runner.url).size(), 1U);
+    const auto deadline = std::chrono::steady_clock::now() + test_timeout;
+    while (!list(backend, runner.url).empty() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(100ms);
+    EXPECT_TRUE(list(backend, runner.url).empty()) << "the orphan was never stopped";
 }
 
 TEST_P(RemoteBackendTest, BadCommandFailsCreateAndLeavesNothingOnTheRunner) {

@@ -4,6 +4,16 @@
 // no-op costing one relaxed atomic load. Thread-safe. The points, where they sit and what a death there proves:
 //   mid_projection_txn                   projector: rows inserted, checkpoint not written, transaction open
 //   after_projection_commit_before_store projector: rows and checkpoint committed, log offsets not yet stored
+//   after_append_before_checkpoint       processor: an event it decided is durable on the log, not yet read back
+//                                        (its position is the log: a restart refolds; nothing lost or repeated)
+//   mid_log_append_txn                   embedded log, any appending role: a group commit's rows inserted, the
+//                                        transaction open, no caller answered (the retry is the only copy)
+//   after_log_commit_before_ack          embedded log: the group commit is durable, no caller answered yet (the
+//                                        retry must find the same events: one copy each)
+//   kafka_before_offset_store            Kafka reader of a consumer group: the consumer's work is durable, the
+//                                        offsets not yet stored (the next owner re-reads; the consumer dedups)
+//   slack_after_post_before_started      Slack reply streamer: Slack created the reply's message, its ts is not
+//                                        recorded (the restart finds the message by its recorded intent)
 
 #include <string_view>
 
