@@ -187,6 +187,13 @@ void Transcript::on_session_event(const SseEvent& e) {
     } else if (t == "session.execution_started") {
         set_execution("running");
         push({.kind = TranscriptEntry::Kind::system, .text = "execution started " + short_id(exe)});
+    } else if (t == "session.sandbox_queued") {
+        // The create waits for a slot under the runner's running limit.
+        status_.sandbox = "queued";
+        std::string where;
+        if (auto position = integer(p, "position")) where = "position " + std::to_string(*position);
+        if (auto limit = integer(p, "limit")) where += (where.empty() ? "" : ", ") + std::string("limit ") + std::to_string(*limit);
+        push({.kind = TranscriptEntry::Kind::system, .text = "sandbox queued" + (where.empty() ? "" : " (" + where + ")")});
     } else if (t == "session.sandbox_ready") {
         status_.sandbox = "ready";
         std::string how = str(p, "sandbox_ready_source");
@@ -200,7 +207,7 @@ void Transcript::on_session_event(const SseEvent& e) {
         push({.kind = TranscriptEntry::Kind::system, .text = "sandbox resumed"});
     } else if (t == "session.sandbox_stopped") {
         status_.sandbox = "stopped";
-        push({.kind = TranscriptEntry::Kind::system, .text = "sandbox stopped"});
+        push({.kind = TranscriptEntry::Kind::system, .text = "sandbox stopped" + (p.contains("reason") ? " (" + str(p, "reason") + ")" : std::string())});
     } else if (t == "session.sandbox_resume_failed" || t == "session.sandbox_pause_failed" ||
                t == "session.steering_failed") {
         push({.kind = TranscriptEntry::Kind::error, .text = t.substr(std::string_view("session.").size()) + ": " + error_text(p, "error")});
@@ -226,6 +233,12 @@ void Transcript::on_session_event(const SseEvent& e) {
         push({.kind = TranscriptEntry::Kind::system, .text = "interrupt delivered"});
     } else if (t == "session.stream_error") {
         push({.kind = TranscriptEntry::Kind::error, .text = "stream error: " + error_text(p, "error")});
+    } else if (t.rfind("slack.reply_", 0) == 0) {
+        // The Slack reply streamer's bookkeeping (what Slack already shows): a detail, never agent output.
+        const std::string ts = str(p, "message_ts");
+        push({.kind = TranscriptEntry::Kind::detail,
+              .text = "slack reply " + t.substr(std::string_view("slack.reply_").size()) +
+                      (ts.empty() ? std::string() : " (message " + ts + ")")});
     } else if (t == "session.first_token") {
         push({.kind = TranscriptEntry::Kind::detail, .text = "first token after " + std::to_string(integer(p, "latency_ms").value_or(0)) + " ms"});
     } else {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace centaur::cli {
 namespace {
 
@@ -50,6 +52,40 @@ TEST(Transcript, MockCodexTurnRendersUserAgentAndStatus) {
     EXPECT_GT(all.size(), 6u);
     EXPECT_NE(std::find(all.begin(), all.end(), "   system wrapper_heartbeat startup"), all.end());
     EXPECT_NE(std::find(all.begin(), all.end(), "   harness thread t1"), all.end());
+}
+
+TEST(Transcript, SlackReplyBookkeepingIsADetailNeverAgentOutput) {
+    Transcript t;
+    t.on_event(ev("1", "session.execution_started", R"({"execution_id":"exe_s"})"));
+    t.on_event(out("2", R"({"type":"item.agentMessage.delta","turnId":"t","delta":"PO"})"));
+    t.on_event(ev("3", "slack.reply_intent", R"({"execution_id":"exe_s","part":0,"mode":"stream"})"));
+    t.on_event(ev("4", "slack.reply_started", R"({"execution_id":"exe_s","message_ts":"S1","part":0,"mode":"stream"})"));
+    t.on_event(out("5", R"({"type":"item.agentMessage.delta","turnId":"t","delta":"NG"})"));
+    t.on_event(ev("6", "session.execution_completed", R"({"execution_id":"exe_s"})"));
+    t.on_event(ev("7", "slack.reply_completed", R"({"execution_id":"exe_s","message_ts":"S1"})"));
+
+    EXPECT_EQ(texts(t), (std::vector<std::string>{"-- execution started exe_s", "agent: PONG", "-- execution completed"}));
+    const auto all = texts(t, {.width = 200, .all_events = true});
+    EXPECT_NE(std::find(all.begin(), all.end(), "   slack reply intent"), all.end());
+    EXPECT_NE(std::find(all.begin(), all.end(), "   slack reply started (message S1)"), all.end());
+    EXPECT_NE(std::find(all.begin(), all.end(), "   slack reply completed (message S1)"), all.end());
+    EXPECT_EQ(std::count_if(all.begin(), all.end(), [](const auto& s) { return s.rfind("agent: ", 0) == 0; }), 1);
+}
+
+TEST(Transcript, AQueuedSandboxShowsItsPlaceThenReadyAndADrainNamesItsReason) {
+    Transcript t;
+    t.on_event(ev("1", "session.execution_started", R"({"execution_id":"exe_q"})"));
+    t.on_event(ev("2", "session.sandbox_queued", R"({"execution_id":"exe_q","position":1,"limit":1,"running":1})"));
+    EXPECT_EQ(t.status().sandbox, "queued");
+    t.on_event(ev("3", "session.sandbox_ready", R"({"execution_id":"exe_q","sandbox_ready_source":"cold_create"})"));
+    EXPECT_EQ(t.status().sandbox, "ready");
+    t.on_event(ev("4", "session.sandbox_stopped", R"({"sandbox_id":"local-1","reason":"drained"})"));
+    t.on_event(ev("5", "session.sandbox_queued", R"({"execution_id":"exe_r"})"));
+
+    EXPECT_EQ(texts(t), (std::vector<std::string>{"-- execution started exe_q", "-- sandbox queued (position 1, limit 1)",
+                                                   "-- sandbox ready (cold_create)", "-- sandbox stopped (drained)",
+                                                   "-- sandbox queued"}));
+    EXPECT_EQ(t.status().sandbox, "queued");
 }
 
 TEST(Transcript, JsonRpcFormWithCommandExecutionFoldsOutput) {
