@@ -251,6 +251,43 @@ TEST_F(Metrics, EveryRoleServesMetricsHealthAndReadiness) {
     }
 }
 
+TEST_F(Metrics, KafkaLogExportsConsumerLagPerPartitionAndBrokerStatistics) {
+    const char* brokers = std::getenv("CENTAUR_TEST_KAFKA_BROKERS");
+    ASSERT_TRUE(brokers && *brokers) << "CENTAUR_TEST_KAFKA_BROKERS is unset: run through `make test` "
+                                        "(scripts/run-tests starts a broker with scripts/ensure-kafka)";
+    const std::string topic = "metrics-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand());
+    ServerProcess server(db_.url(), {{"CENTAUR_KAFKA_BROKERS", brokers},
+                                     {"CENTAUR_KAFKA_TOPIC", topic},
+                                     {"CENTAUR_KAFKA_CONFIG_STATISTICS_INTERVAL_MS", "500"}});
+    const std::string key = "api-integration-test:kafka-metrics";
+    const std::string thread = server.url() + "/api/session/" + key;
+    ASSERT_EQ(http_request("POST", thread, R"({"harness_type":"codex"})").status, 200);
+    ASSERT_EQ(http_request("POST", thread + "/execute", R"({"input_lines":["{\"type\":\"user\"}"]})").status, 200);
+
+    // Settled: the turn projected, both consumer groups caught up on every partition, broker statistics in.
+    const auto deadline = std::chrono::steady_clock::now() + settle_timeout;
+    for (;;) {
+        const auto types = projected_types(db_.url(), key);
+        const Scrape now(server);
+        const bool settled =
+            types.count("session.execution_completed") &&
+            now.sum("centaur_log_events_appended_total") == total(types) &&
+            now.values("centaur_log_consumer_lag_records", "partition").size() == 8 &&
+            now.values("centaur_log_consumer_lag_records", "group") ==
+                std::set<std::string>{"centaur-processor", "centaur-projector"} &&
+            now.sum("centaur_log_consumer_lag_records") == 0 &&
+            !now.values("centaur_kafka_broker_rtt_seconds", "broker").empty();
+        if (settled) break;
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+            << "no settled Kafka metrics\n" << http_request("GET", server.url() + "/metrics").body << server.logs();
+        std::this_thread::sleep_for(poll_pause);
+    }
+    const Scrape after(server);
+    EXPECT_EQ(after.sum("centaur_projector_events_projected_total"), after.sum("centaur_log_events_appended_total"));
+    EXPECT_EQ(after.values("centaur_kafka_broker_rtt_seconds", "stat"), (std::set<std::string>{"avg", "p99"}));
+    EXPECT_EQ(after.sum("centaur_log_dead_lettered_records_total"), 0);
+}
+
 /// promtool from PATH, or empty.
 std::string find_promtool() {
     const char* path = std::getenv("PATH");
