@@ -65,9 +65,10 @@ constexpr auto endpoints_help =
     "\nEndpoints of every role (CENTAUR_ROLES), on BIND_ADDR:\n"
     "  GET /healthz   liveness: 200 while the process serves\n"
     "  GET /readyz    readiness: 200 once every part of this process is ready, else 503 naming what is not\n"
-    "  GET /metrics   Prometheus text format: http_server_*, centaur_session_*, centaur_sandbox_*, centaur_log_*,\n"
-    "                 centaur_projector_*, centaur_sse_*, centaur_slack_*, centaur_kafka_*, centaur_pg_pool_* (the\n"
-    "                 README's Metrics table lists every series, its type, labels and meaning)\n";
+    "  GET /metrics   Prometheus text format: http_server_*, centaur_http_*, centaur_api_*, centaur_ingest_*,\n"
+    "                 centaur_log_*, centaur_kafka_*, centaur_projector_*, centaur_session_*, centaur_processor_*,\n"
+    "                 centaur_sandbox_*, centaur_sse_*, centaur_slack_*, centaur_pg_pool_* (the README's Metrics\n"
+    "                 table lists every series, its type, labels and meaning)\n";
 
 /// Slack (upstream Slackbot v2's names, plus SLACK_API_BASE_URL as an alias of SLACK_API_URL).
 std::vector<OptionSpec> slack_option_specs() {
