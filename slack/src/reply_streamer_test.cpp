@@ -58,20 +58,24 @@ TEST(ReplyText, IgnoresEverythingElse) {
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
+
 namespace centaur::slack {
 namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-/// Records every call; answers ok (startStream / postMessage with a ts).
+/// Records every call; answers ok (startStream / postMessage with a ts, conversations.replies with `thread`).
 class RecordingSlack final : public SlackClient {
 public:
     std::vector<std::pair<std::string, json::object>> calls;
+    json::array thread;  ///< messages conversations.replies answers
     boost::asio::awaitable<result<SlackResponse>> call(std::string method, json::object args) override {
         SlackResponse r;
         r.http_status = 200;
         r.body["ok"] = true;
         if (method == slack_method::start_stream || method == slack_method::post_message) r.body["ts"] = "NEW";
+        if (method == slack_method::conversations_replies) r.body["messages"] = thread;
         calls.emplace_back(std::move(method), std::move(args));
         co_return r;
     }
@@ -95,6 +99,24 @@ protected:
             done = true;
         });
         while (!done) io.run_one_for(1s);
+    }
+
+    /// A turn whose reply recorded its intent to create the first message, and nothing after it.
+    void turn_with_intent(const char* mode) {
+        ExecutionRequested requested{execution, "1.0", {"{}"}, 0, 0,
+                                     json::object{{"slack_channel_id", "C1"}, {"slack_thread_ts", "1.0"},
+                                                  {"slack_user_id", "U1"}, {"slack_team_id", "T1"}}};
+        append(event_type::execution_requested, to_json(requested), EventSource::ingest);
+        append(event_type::execution_started, json::object{{"execution_id", execution}});
+        append(event_type::output_line, json::value(delta("hello")));
+        append(reply_intent_event, json::object{{"part", 0}, {"mode", mode}});
+        append(event_type::execution_completed, json::object{{"execution_id", execution}});
+    }
+
+    std::vector<std::string> methods() const {
+        std::vector<std::string> out;
+        for (const auto& [method, args] : slack.calls) out.push_back(method);
+        return out;
     }
 
     void turn_with_text(std::string_view first, std::string_view second) {
@@ -159,6 +181,58 @@ TEST_F(Recovery, AFinishedReplyIsNeverRenderedAgain) {
     run_streamer([&] { return std::chrono::steady_clock::now() >= until; });
     EXPECT_TRUE(slack.calls.empty());
     EXPECT_EQ(count(reply_completed_event), 1);
+}
+
+TEST_F(Recovery, AnUnconfirmedPostIsFoundByItsMetadataNotPostedAgain) {
+    turn_with_intent("post");
+    slack.thread = json::array{
+        json::object{{"ts", "1.0"}, {"user", "U1"}, {"text", "<@UBOT> hi"}},
+        json::object{{"ts", "P7"}, {"bot_id", "B1"}, {"text", "other reply"},
+                     {"metadata", json::object{{"event_type", reply_metadata_type},
+                                               {"event_payload", json::object{{"execution_id", "exe_other"},
+                                                                              {"part", 0}}}}}},
+        json::object{{"ts", "P8"}, {"bot_id", "B1"}, {"text", "hel"},
+                     {"metadata", json::object{{"event_type", reply_metadata_type},
+                                               {"event_payload", json::object{{"execution_id", execution},
+                                                                              {"part", 0}}}}}}};
+    run_streamer([&] { return count(reply_completed_event) == 1; });
+    EXPECT_EQ(methods(), (std::vector<std::string>{slack_method::conversations_replies, slack_method::update}));
+    EXPECT_EQ(slack.calls.at(0).second.at("ts"), "1.0");
+    EXPECT_EQ(slack.calls.at(0).second.at("include_all_metadata"), true);
+    EXPECT_EQ(slack.calls.at(1).second.at("ts"), "P8");
+    EXPECT_EQ(slack.calls.at(1).second.at("text"), "hello");
+    EXPECT_EQ(count(reply_started_event), 1);
+}
+
+TEST_F(Recovery, AnUnconfirmedStreamIsTheUnclaimedBotMessageAndIsClosedFirst) {
+    turn_with_intent("stream");
+    slack.thread = json::array{json::object{{"ts", "1.0"}, {"user", "U1"}, {"text", "<@UBOT> hi"}},
+                               json::object{{"ts", "S5"}, {"bot_id", "B1"}, {"text", "hel"}}};
+    run_streamer([&] { return count(reply_completed_event) == 1; });
+    EXPECT_EQ(methods(), (std::vector<std::string>{slack_method::conversations_replies, slack_method::stop_stream,
+                                                   slack_method::update}));
+    EXPECT_EQ(slack.calls.at(1).second.at("ts"), "S5");
+    EXPECT_EQ(slack.calls.at(2).second.at("ts"), "S5");
+}
+
+TEST_F(Recovery, AnIntentSlackNeverActedOnIsCreatedOnce) {
+    turn_with_intent("stream");
+    // The thread holds the user's message and a bot message another reply already claimed.
+    EventEnvelope claimed{EventUuid::random(), key, std::string("exe_00000000000000000000000000000002"),
+                          reply_started_event, json::object{{"message_ts", "S1"}, {"mode", "stream"}}, now_micros(),
+                          EventSource::processor};
+    bool done = false;
+    log.async_append(std::move(claimed), [&](result<Appended>) { done = true; });
+    while (!done) io.run_one_for(1s);
+    slack.thread = json::array{json::object{{"ts", "1.0"}, {"user", "U1"}, {"text", "<@UBOT> hi"}},
+                               json::object{{"ts", "S1"}, {"bot_id", "B1"}, {"text", "earlier answer"}}};
+    run_streamer([&] { return count(reply_completed_event) == 1; });
+    const auto m = methods();
+    ASSERT_GE(m.size(), 2u);
+    EXPECT_EQ(m[0], slack_method::conversations_replies);
+    EXPECT_EQ(std::count(m.begin(), m.end(), std::string(slack_method::start_stream)), 1);
+    EXPECT_EQ(std::count(m.begin(), m.end(), std::string(slack_method::update)), 0);
+    EXPECT_EQ(count(reply_intent_event), 1);  // the same intent, not a second one
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 
+#include <cctype>
 #include <charconv>
 #include <stdexcept>
 
@@ -64,6 +65,31 @@ std::optional<BaseUrl> BaseUrl::parse(const std::string& url, std::string* error
     return out;
 }
 
+bool takes_form_body(std::string_view method) { return method.rfind("conversations.", 0) == 0; }
+
+std::string form_encode(const json::object& args) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    auto escape = [](std::string_view in, std::string& out) {
+        for (const unsigned char c : in) {
+            if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+                out.push_back(static_cast<char>(c));
+            } else {
+                out.push_back('%');
+                out.push_back(hex[c >> 4]);
+                out.push_back(hex[c & 0xF]);
+            }
+        }
+    };
+    std::string out;
+    for (const auto& [key, value] : args) {
+        if (!out.empty()) out.push_back('&');
+        escape(key, out);
+        out.push_back('=');
+        escape(value.is_string() ? std::string(value.as_string()) : json::serialize(value), out);
+    }
+    return out;
+}
+
 struct WebApiSlackClient::Impl {
     asio::any_io_executor executor;
     WebApiOptions options;
@@ -74,9 +100,14 @@ struct WebApiSlackClient::Impl {
         bhttp::request<bhttp::string_body> req{bhttp::verb::post, base.path + method, http_version};
         req.set(bhttp::field::host, base.host);
         req.set(bhttp::field::user_agent, "centaur-cpp");
-        req.set(bhttp::field::content_type, "application/json; charset=utf-8");
         req.set(bhttp::field::authorization, "Bearer " + options.bot_token);
-        req.body() = json::serialize(args);
+        if (takes_form_body(method)) {
+            req.set(bhttp::field::content_type, "application/x-www-form-urlencoded");
+            req.body() = form_encode(args);
+        } else {
+            req.set(bhttp::field::content_type, "application/json; charset=utf-8");
+            req.body() = json::serialize(args);
+        }
         req.prepare_payload();
         return req;
     }

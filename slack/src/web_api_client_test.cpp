@@ -32,5 +32,14 @@ TEST(SlackBaseUrl, RefusesOtherSchemesBadPortsAndNoHost) {
     EXPECT_FALSE(BaseUrl::parse("https:///api", &error));
 }
 
+TEST(SlackFormBody, ReadMethodsAreFormEncoded) {
+    EXPECT_TRUE(takes_form_body("conversations.replies"));
+    EXPECT_FALSE(takes_form_body("chat.postMessage"));
+    const boost::json::object args{{"channel", "C1"}, {"ts", "1.5"}, {"include_all_metadata", true},
+                                   {"limit", 1000}, {"cursor", "a b&c=d/é"}};
+    EXPECT_EQ(form_encode(args),
+              "channel=C1&ts=1.5&include_all_metadata=true&limit=1000&cursor=a%20b%26c%3Dd%2F%C3%A9");
+}
+
 }  // namespace
 }  // namespace centaur::slack

@@ -53,9 +53,26 @@ struct SlackCall {
     std::chrono::steady_clock::time_point at;
 };
 
+/// Percent-decodes a form value ('+' is a space).
+std::string form_decode(std::string_view in) {
+    std::string out;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] == '+') {
+            out.push_back(' ');
+        } else if (in[i] == '%' && i + 2 < in.size()) {
+            out.push_back(static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16)));
+            i += 2;
+        } else {
+            out.push_back(in[i]);
+        }
+    }
+    return out;
+}
+
 /// A fake Slack Web API: plain HTTP on 127.0.0.1, records every call, answers like Slack (streams get ts
 /// "S<n>", posts "P<n>"). `rate_limit_first` calls of a method answer 429 with Retry-After: 1; with
-/// `streaming` false chat.startStream answers unknown_method.
+/// `streaming` false chat.startStream answers unknown_method. The messages it created are kept per thread and
+/// listed by conversations.replies (form-encoded, as Slack's read methods), posts with their metadata.
 class FakeSlack {
 public:
     explicit FakeSlack(bool streaming = true, std::map<std::string, int> rate_limit_first = {})
@@ -94,6 +111,13 @@ public:
         for (auto& c : calls())
             if (c.method == method) out.push_back(c);
         return out;
+    }
+    /// Calls of `method` whose `thread_ts` (message-creating calls) or `ts` (calls on a message) is `ts`.
+    long count_of(const std::string& method, const std::string& key, const std::string& ts) {
+        long n = 0;
+        for (auto& c : calls_of(method))
+            if (const auto* v = c.args.if_contains(key); v && v->is_string() && v->as_string() == ts) ++n;
+        return n;
     }
     /// Waits (bounded) until `pred` holds over the recorded calls.
     bool wait_for(const std::function<bool(const std::vector<SlackCall>&)>& pred, std::chrono::milliseconds timeout) {
@@ -135,7 +159,18 @@ private:
             std::string target(req.target());
             const std::string method = target.substr(target.rfind('/') + 1);
             json::object args;
-            if (auto v = json::parse(req.body(), ec); !ec && v.is_object()) args = v.as_object();
+            if (req[bhttp::field::content_type].starts_with("application/x-www-form-urlencoded")) {
+                std::string_view body = req.body();
+                while (!body.empty()) {
+                    const auto amp = body.find('&');
+                    const auto pair = body.substr(0, amp);
+                    body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
+                    const auto eq = pair.find('=');
+                    if (eq != std::string_view::npos) args[form_decode(pair.substr(0, eq))] = form_decode(pair.substr(eq + 1));
+                }
+            } else if (auto v = json::parse(req.body(), ec); !ec && v.is_object()) {
+                args = v.as_object();
+            }
             bhttp::response<bhttp::string_body> res{bhttp::status::ok, req.version()};
             res.set(bhttp::field::content_type, "application/json");
             json::object body{{"ok", true}};
@@ -152,8 +187,15 @@ private:
                     body = json::object{{"ok", false}, {"error", "unknown_method"}};
                 } else if (method == "chat.startStream") {
                     body["ts"] = "S" + std::to_string(++counter_);
+                    remember(args, body, "markdown_text");
                 } else if (method == "chat.postMessage") {
                     body["ts"] = "P" + std::to_string(++counter_);
+                    remember(args, body, "text");
+                } else if (method == "conversations.replies") {
+                    const auto thread = text_of(args, "ts");
+                    json::array messages{json::object{{"ts", thread}, {"user", "U1"}, {"text", "the question"}}};
+                    for (const auto& m : threads_[text_of(args, "channel") + "/" + thread]) messages.push_back(m);
+                    body["messages"] = std::move(messages);
                 }
             }
             res.body() = json::serialize(body);
@@ -164,7 +206,19 @@ private:
         }
     }
 
+    static std::string text_of(const json::object& args, std::string_view key) {
+        const auto* v = args.if_contains(key);
+        return v && v->is_string() ? std::string(v->as_string()) : std::string();
+    }
+    /// Keeps a message the call created (caller holds the mutex).
+    void remember(const json::object& args, const json::object& answer, std::string_view text_key) {
+        json::object message{{"ts", answer.at("ts")}, {"bot_id", "B1"}, {"text", text_of(args, text_key)}};
+        if (const auto* meta = args.if_contains("metadata")) message["metadata"] = *meta;
+        threads_[text_of(args, "channel") + "/" + text_of(args, "thread_ts")].push_back(std::move(message));
+    }
+
     bool streaming_;
+    std::map<std::string, json::array> threads_;  ///< "<channel>/<thread_ts>" -> messages the bot created
     std::map<std::string, int> rate_limit_left_;
     asio::io_context io_;
     asio::ip::tcp::acceptor acceptor_;
@@ -539,6 +593,91 @@ TEST(SlackWebhook, LongOutputIsCoalescedAndChunkedUnderSlacksLimit) {
     }
     EXPECT_GE(pieces, 3u);   // 33,000 chars need at least three pieces
     EXPECT_LE(pieces, 20u);  // and 1,000 deltas were coalesced
+}
+
+/// Two processes with the processor role (each with its reply streamer): the first runs every role, the second
+/// only the processor and joins after the first answered some threads, so partitions move over and are re-folded;
+/// every thread's reply is created once.
+void every_reply_once_across_two_processors(const std::map<std::string, std::string>& log_env) {
+    constexpr auto turns_timeout = 90s;
+    TestDatabase db;
+    FakeSlack slack;
+    ServerProcess first(db.url(), slack_env(slack, log_env));
+    std::vector<std::string> keys, thread_ts;
+    auto mention_thread = [&](int i) {
+        const std::string channel = "CM" + std::to_string(i);
+        const std::string ts = std::to_string(1000 + i) + ".1";
+        auto ack = post_signed(first, json::serialize(event_callback("EvM" + std::to_string(i), mention(channel, ts, "hi"))));
+        EXPECT_EQ(ack.status, 200) << ack.body;
+        keys.push_back("slack:" + channel + ":" + ts);
+        thread_ts.push_back(ts);
+    };
+    for (int i = 0; i < 4; ++i) mention_thread(i);
+    for (const auto& k : keys)
+        ASSERT_TRUE(wait_projected(db, k, "slack.reply_completed", 1, turns_timeout)) << k << first.logs();
+    auto second_env = slack_env(slack, log_env);
+    second_env["CENTAUR_ROLES"] = "processor";
+    ServerProcess second(db.url(), second_env);
+    for (int i = 4; i < 12; ++i) mention_thread(i);
+    for (const auto& k : keys)
+        ASSERT_TRUE(wait_projected(db, k, "slack.reply_completed", 1, turns_timeout)) << k << first.logs() << second.logs();
+    std::this_thread::sleep_for(1s);  // a second post of any reply would have been made by now
+
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        EXPECT_EQ(slack.count_of("chat.startStream", "thread_ts", thread_ts[i]), 1) << keys[i];
+        EXPECT_EQ(slack.count_of("chat.postMessage", "thread_ts", thread_ts[i]), 0) << keys[i];
+        EXPECT_EQ(projected_count(db, keys[i], "slack.reply_started"), 1) << keys[i];
+        EXPECT_EQ(projected_count(db, keys[i], "slack.reply_completed"), 1) << keys[i];
+        EXPECT_EQ(projected_count(db, keys[i], "session.execution_started"), 1) << keys[i];
+    }
+    EXPECT_EQ(slack.calls_of("chat.stopStream").size(), keys.size());
+    EXPECT_NE(first.logs().find("slack replies: caught up with partition"), std::string::npos) << first.logs();
+    EXPECT_NE(second.logs().find("slack replies: caught up with partition"), std::string::npos) << second.logs();
+    EXPECT_NE(first.logs().find("slack replies: partitions revoked"), std::string::npos)
+        << "the first streamer handed partitions over\n" << first.logs();
+}
+
+TEST(SlackWebhook, TwoProcessorProcessesPostEachThreadsReplyOnce) { every_reply_once_across_two_processors({}); }
+
+TEST(SlackWebhook, TwoProcessorProcessesPostEachThreadsReplyOnceOnKafka) {
+    const auto brokers = test_support::env_or("CENTAUR_TEST_KAFKA_BROKERS", "");
+    ASSERT_FALSE(brokers.empty()) << "CENTAUR_TEST_KAFKA_BROKERS is unset: run through `make test`";
+    every_reply_once_across_two_processors(
+        {{"CENTAUR_KAFKA_BROKERS", brokers},
+         {"CENTAUR_KAFKA_TOPIC", "slack-two-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand())}});
+}
+
+TEST(SlackWebhook, ACrashBetweenSlacksAnswerAndItsRecordFindsTheMessageInsteadOfPostingAgain) {
+    for (const bool streaming : {true, false}) {
+        SCOPED_TRACE(streaming ? "streaming" : "post and update");
+        TestDatabase db;
+        FakeSlack slack(streaming);
+        const std::string key = "slack:CX:950.5";
+        const std::string created = streaming ? "chat.startStream" : "chat.postMessage";
+        const std::string ts = streaming ? "S1" : "P1";
+        {
+            ServerProcess doomed(db.url(),
+                                 slack_env(slack, {{"CENTAUR_TEST_FAULT_POINT", "slack_after_post_before_started"}}));
+            ASSERT_EQ(post_signed(doomed, json::serialize(event_callback("EvX", mention("CX", "950.5", "x")))).status, 200);
+            // The process dies (SIGKILL) right after Slack answered the call that created the reply's message.
+            ASSERT_TRUE(eventually([&] { return !doomed.running(); }, reply_timeout)) << doomed.logs();
+        }
+        ASSERT_EQ(slack.count_of(created, "thread_ts", "950.5"), 1);
+        EXPECT_EQ(log_count(db, key, "slack.reply_intent"), 1);
+        EXPECT_EQ(log_count(db, key, "slack.reply_started"), 0);
+
+        ServerProcess server(db.url(), slack_env(slack));
+        ASSERT_TRUE(wait_log(db, key, "slack.reply_completed", 1, reply_timeout)) << server.logs();
+        EXPECT_EQ(slack.count_of(created, "thread_ts", "950.5"), 1) << "the message was created a second time";
+        EXPECT_GE(slack.count_of("conversations.replies", "ts", "950.5"), 1);
+        EXPECT_EQ(slack.count_of("chat.stopStream", "ts", ts), streaming ? 1 : 0);
+        const auto updates = slack.calls_of("chat.update");
+        ASSERT_FALSE(updates.empty());
+        EXPECT_EQ(std::string(updates.back().args.at("ts").as_string()), ts);
+        EXPECT_NE(std::string(updates.back().args.at("text").as_string()).find("PONG"), std::string::npos);
+        EXPECT_EQ(log_count(db, key, "slack.reply_started"), 1);
+        EXPECT_EQ(metric(server, "centaur_slack_reply_recoveries_total{outcome=\"found\"}"), 1);
+    }
 }
 
 }  // namespace

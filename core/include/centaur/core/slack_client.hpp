@@ -22,6 +22,7 @@ inline constexpr char start_stream[] = "chat.startStream";
 inline constexpr char append_stream[] = "chat.appendStream";
 inline constexpr char stop_stream[] = "chat.stopStream";
 inline constexpr char set_status[] = "assistant.threads.setStatus";
+inline constexpr char conversations_replies[] = "conversations.replies";
 }  // namespace slack_method
 
 /// One answer of the Web API, whatever its status.

@@ -7,10 +7,16 @@
 // (workspace, method) that honours Retry-After on 429. A Slack failure never touches the turn itself: calls are
 // retried with backoff and counted.
 //
-// Progress is durable on the log: `slack.reply_started` (message ts, mode) and `slack.reply_completed` events of
-// the thread, with uuids derived from the execution id. On start the streamer folds the log without calling
-// Slack, then finishes what is unfinished: a reply already started continues in that message (chat.update with
-// the whole text), a finished one is never posted again.
+// Each thread's reply is rendered by one process: the streamer reads the log as a member of a consumer group
+// (`centaur-slack-replies`), re-folds every partition it is assigned from the start without calling Slack, and
+// goes live per partition once caught up with it.
+//
+// Progress is durable on the log, with uuids derived from the execution id: `slack.reply_intent` (recorded and
+// durable BEFORE Slack is asked to create a message), `slack.reply_started` (the message ts Slack answered) and
+// `slack.reply_completed`. A folded partition finishes what is unfinished: a reply already started continues in
+// that message (chat.update with the whole text), a finished one is never posted again, and an intent without
+// its ts is first looked up in the thread (`conversations.replies`: the message metadata marker a post carries,
+// else a bot message no reply claims) instead of being posted again.
 
 #include <centaur/core/event_log.hpp>
 #include <centaur/core/slack_client.hpp>
@@ -32,6 +38,9 @@ namespace centaur::slack {
 /// Event types the streamer appends (bookkeeping of what Slack already shows).
 inline constexpr char reply_started_event[] = "slack.reply_started";
 inline constexpr char reply_completed_event[] = "slack.reply_completed";
+inline constexpr char reply_intent_event[] = "slack.reply_intent";
+/// `metadata.event_type` of the messages the streamer posts (payload: execution_id, part).
+inline constexpr char reply_metadata_type[] = "centaur_reply";
 
 /// Sustained calls per minute and burst of one (workspace, method) bucket.
 struct RateLimit {
@@ -40,6 +49,9 @@ struct RateLimit {
 };
 
 struct ReplyStreamerOptions {
+    std::string group = "centaur-slack-replies";      ///< consumer group; empty = every partition (one process)
+    std::chrono::milliseconds revoke_drain{10'000};   ///< on revoke, wait this long for Slack calls in flight
+    std::size_t lookup_limit = 1000;                  ///< messages of a thread one recovery lookup reads
     std::chrono::milliseconds poll_wait{200};         ///< one log poll when caught up
     std::size_t max_batch = 1000;
     std::size_t flush_chars = 256;                    ///< flush coalesced text at this size …
@@ -67,6 +79,7 @@ public:
     prometheus::Family<prometheus::Counter>& calls;         ///< {method, outcome: ok | error | failed}
     prometheus::Family<prometheus::Counter>& rate_limited;  ///< 429 / ratelimited answers {method}
     prometheus::Family<prometheus::Counter>& retries;       ///< retried calls {method}
+    prometheus::Family<prometheus::Counter>& recoveries;    ///< unconfirmed message creations looked up {outcome}
     double value(prometheus::Family<prometheus::Counter>& family, const std::map<std::string, std::string>& labels) const;
 };
 

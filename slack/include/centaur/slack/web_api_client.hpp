@@ -5,11 +5,13 @@
 #include <centaur/core/slack_client.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/json/object.hpp>
 
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace centaur::slack {
 
@@ -27,6 +29,11 @@ struct BaseUrl {
     std::string path;  ///< always ends with '/'
     static std::optional<BaseUrl> parse(const std::string& url, std::string* error);
 };
+
+/// Read methods (`conversations.*`) take form-encoded arguments; every other method gets a JSON body.
+bool takes_form_body(std::string_view method);
+/// `key=value&…`, percent-encoded (RFC 3986 unreserved kept); non-string values as their JSON text.
+std::string form_encode(const boost::json::object& args);
 
 /// One connection per call (Slack calls are few per second per thread; a call never blocks another).
 /// Thread: calls run on the executor given at construction. Lives until every call has completed.
