@@ -8,6 +8,7 @@
 #include <centaur/http/probe.hpp>
 #include <centaur/http/server.hpp>
 #include <centaur/ingest/auth.hpp>
+#include <centaur/ingest/drain_route.hpp>
 #include <centaur/ingest/session_routes.hpp>
 #include <centaur/ingest/slack_webhook.hpp>
 #include <centaur/ingest/stream_tokens.hpp>
@@ -16,9 +17,11 @@
 #include "rebuild_projections.hpp"
 #include <centaur/log/metered_event_log.hpp>
 #include <centaur/log/postgres_event_log.hpp>
+#include <centaur/pg/drain_board.hpp>
 #include <centaur/pg/migrate.hpp>
 #include <centaur/pg/pool.hpp>
 #include <centaur/pg/pool_probe.hpp>
+#include <centaur/processors/drain_watcher.hpp>
 #include <centaur/processors/session_processor.hpp>
 #include <centaur/projections/events_route.hpp>
 #include <centaur/projections/projection_hub.hpp>
@@ -60,6 +63,7 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto shutdown_bound = 10s;
+constexpr auto drain_member_liveness = 10s;  // a processor member missing heartbeats this long is not waited for
 constexpr auto summary = "centaur-api-server: session API, event log, processor and projections of Centaur.";
 constexpr auto endpoints_help =
     "\nEndpoints of every role (CENTAUR_ROLES), on BIND_ADDR:\n"
@@ -130,6 +134,8 @@ std::vector<OptionSpec> option_specs() {
          "sandboxes started ahead of demand for the codex harness"},
         {"session-sandbox-reap-interval-secs", "SESSION_SANDBOX_REAP_INTERVAL_SECS", "60",
          "how often orphaned sandboxes of dead runners are looked for (0 = at start only)"},
+        {"sandbox-drain-wait-ms", "CENTAUR_SANDBOX_DRAIN_WAIT_MS", "30000",
+         "POST /api/sandboxes/drain waits this long for every live processor's report (then 202)"},
         {"max-body-bytes", "CENTAUR_MAX_BODY_BYTES", "16777216", "largest accepted request body; larger gets 413"},
         {"sse-keepalive-secs", "CENTAUR_SSE_KEEPALIVE_SECS", "15", "SSE heartbeat comment interval"},
         {"sse-client-buffer-events", "CENTAUR_SSE_CLIENT_BUFFER_EVENTS", "4096",
@@ -345,6 +351,8 @@ int main(int argc, char** argv) {
     auto projection_wait = config->get_int("projection-wait-ms", 1, 600'000, &error);
     auto default_max = config->get_int("session-execution-max-duration-ms", 0, std::int64_t{1} << 40, &error);
     auto run_migrations = config->get_bool("run-migrations", &error);
+    auto drain_wait = config->get_int("sandbox-drain-wait-ms", 0, 3'600'000, &error);
+    if (!drain_wait) die(error);
     if (!max_body || !keepalive || !partitions || !projection_wait || !default_max || !run_migrations) die(error);
     auto selection = apps::select_log(*config, static_cast<std::int32_t>(*partitions), &error);
     if (!selection) die(error);
@@ -477,6 +485,11 @@ int main(int argc, char** argv) {
     session_processor_options.session_probe = &session_probe;
     session_processor_options.sandbox_probe = &sandbox_probe;
     if (roles.processor) processor.emplace(io, event_log, sandboxes, session_processor_options, &readiness);
+    // Drains travel through Postgres: every processor process watches the board, the API records on it.
+    pg::Pool drain_pool(database_url, 1);
+    pg::PostgresDrainBoard drain_board(drain_pool, drain_member_liveness);
+    std::optional<processors::DrainWatcher> drain_watcher;
+    if (processor) drain_watcher.emplace(io, drain_board, *processor);
 
     std::vector<http::Route> routes = ingest::health_routes(readiness);
     for (auto& r : ingest::session_routes(event_log, queries,
@@ -495,6 +508,8 @@ int main(int argc, char** argv) {
             auth->scope_principal_reads(projections::events_route(queries, hub, events_options), queries), *auth,
             rate_limiter));
     if (roles.api) routes.push_back(auth->scope_principal_reads(ingest::stream_token_route(stream_tokens), queries));
+    if (roles.api)
+        routes.push_back(ingest::drain_route(drain_board, ingest::DrainRouteOptions{std::chrono::milliseconds(*drain_wait)}));
     ingest::SlackWebhookProbe slack_webhook_probe(*registry);
     slack::SlackReplyProbe slack_reply_probe(*registry);
     std::unique_ptr<slack::WebApiSlackClient> slack_client;
@@ -568,6 +583,7 @@ int main(int argc, char** argv) {
         selected_log.start_embedded();
         if (projector) projector->start();
         if (processor) processor->start();
+        if (drain_watcher) drain_watcher->start();
         if (slack_replies) slack_replies->start();
         started = true;
     });
@@ -595,6 +611,7 @@ int main(int argc, char** argv) {
             io,
             [&]() -> asio::awaitable<void> {
                 if (started && slack_replies) co_await slack_replies->stop();
+                if (started && drain_watcher) co_await drain_watcher->stop();
                 if (started && processor) co_await processor->stop();
                 if (local_sandboxes) co_await local_sandboxes->shutdown();
             },
@@ -612,6 +629,7 @@ int main(int argc, char** argv) {
     readiness_checks.stop();
     if (projector) projector->stop();
     selected_log.stop();
+    drain_pool.stop();
     pool.stop();
     if (forced) {
         // Handlers still queued reference the objects above: leave without running their destructors.

@@ -343,6 +343,26 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         spawn(run_execution(t, plan, generation), "execution start");
     }
 
+    /// The spec of `t`'s sandbox; a create that waits on the running limit appends session.sandbox_queued
+    /// {execution_id, thread_key, position, limit, running} while the execution is still current.
+    SandboxSpec sandbox_spec(const std::shared_ptr<Thread>& t, const std::string& execution_id,
+                             std::uint64_t generation) {
+        SandboxSpec spec;
+        spec.thread_key = t->key.str();
+        spec.harness_type = t->state.harness_type;
+        spec.on_queued = [self = shared_from_this(), t, execution_id, generation](
+                             std::size_t position, std::uint32_t limit, std::uint32_t running) {
+            if (!self->is_current(t, execution_id, generation)) return;
+            auto payload = self->base_payload(t, execution_id);
+            payload["position"] = position;
+            payload["limit"] = limit;
+            payload["running"] = running;
+            self->emit(t, event_type::sandbox_queued, execution_id, std::move(payload),
+                       EventUuid::derived(execution_id + "/sandbox_queued"));
+        };
+        return spec;
+    }
+
     bool is_current(const std::shared_ptr<Thread>& t, const std::string& execution_id, std::uint64_t generation) {
         return t->state.active && t->state.active->execution_id == execution_id && t->generation == generation;
     }
@@ -373,7 +393,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         }
         if (!t->sandbox) {
             const auto created_at = Clock::now();
-            SandboxSpec spec{t->key.str(), t->state.harness_type, {}};
+            SandboxSpec spec = sandbox_spec(t, plan.execution_id, generation);
             auto created = co_await sandboxes.create(std::move(spec));
             if (options.sandbox_probe) {
                 options.sandbox_probe->operation(sandboxes.name(), "create", created.has_value());
@@ -386,6 +406,12 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
                     finish(t, plan.execution_id, TerminalKind::failed,
                            "sandbox create failed: " + created.error().message(),
                            json::object{{"reason", "sandbox_create_failed"}});
+                co_return;
+            }
+            if (!is_current(t, plan.execution_id, generation)) {
+                // The execution ended while its sandbox was starting (drain, max duration): nobody uses it.
+                auto unused = *created;
+                spawn([unused]() -> asio::awaitable<void> { co_await unused->stop(); }, "sandbox stop");
                 co_return;
             }
             t->sandbox = *created;
@@ -517,7 +543,13 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
     /// and starts the next queued execution. `error` is the failure text (failed only); `extra` adds keys.
     void finish(const std::shared_ptr<Thread>& t, const std::string& execution_id, TerminalKind kind,
                 const std::string& error, json::object extra) {
-        if (!t->state.active || t->state.active->execution_id != execution_id) return;
+        if (finish_without_next(t, execution_id, kind, error, std::move(extra))) start_next(t);
+    }
+
+    /// finish without starting the next queued execution; false when `execution_id` was not the active one.
+    bool finish_without_next(const std::shared_ptr<Thread>& t, const std::string& execution_id, TerminalKind kind,
+                             const std::string& error, json::object extra) {
+        if (!t->state.active || t->state.active->execution_id != execution_id) return false;
         const ExecutionPlan plan = *t->state.active;
         auto payload = base_payload(t, execution_id);
         if (kind == TerminalKind::failed) payload["error"] = error;
@@ -531,7 +563,7 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         t->max_timer.cancel();
         t->tracker.reset();
         if (plan.idle_timeout_ms > 0 && t->sandbox) arm_idle_timer(t, plan);
-        start_next(t);
+        return true;
     }
 
     /// One log line per finished turn: thread key, execution id, first/last event ids, status, duration. The
@@ -601,7 +633,15 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
     /// {thread_key, sandbox_id, reason[, execution_id][, detail]}.
     void drop_sandbox(const std::shared_ptr<Thread>& t, std::string_view reason = {},
                       std::optional<std::string> execution_id = std::nullopt, const std::string& detail = {}) {
-        if (!t->sandbox) return;
+        auto sandbox = take_sandbox(t, reason, std::move(execution_id), detail);
+        if (sandbox && options.sandbox_probe) options.sandbox_probe->operation(sandboxes.name(), "stop", true);
+        if (sandbox) spawn([sandbox]() -> asio::awaitable<void> { co_await sandbox->stop(); }, "sandbox stop");
+    }
+
+    /// drop_sandbox without the stop: the caller stops the returned sandbox (null when the thread had none).
+    std::shared_ptr<Sandbox> take_sandbox(const std::shared_ptr<Thread>& t, std::string_view reason,
+                                          std::optional<std::string> execution_id, const std::string& detail) {
+        if (!t->sandbox) return nullptr;
         t->hot_idle_timer.cancel();
         if (!reason.empty()) {
             json::object payload{{"thread_key", t->key.str()}, {"sandbox_id", t->sandbox->id()}, {"reason", reason}};
@@ -613,8 +653,48 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         t->sandbox.reset();
         t->sandbox_ready = false;
         t->outbox.clear();
-        if (options.sandbox_probe) options.sandbox_probe->operation(sandboxes.name(), "stop", true);
-        spawn([sandbox]() -> asio::awaitable<void> { co_await sandbox->stop(); }, "sandbox stop");
+        return sandbox;
+    }
+
+    // ---- io_context: drains ---------------------------------------------------------------------------------
+
+    /// The synchronous part of `drain`: events appended, sandboxes taken from their threads (returned).
+    std::vector<std::shared_ptr<Sandbox>> drain_threads(std::int64_t drain_id,
+                                                        std::vector<std::shared_ptr<Thread>>& drained) {
+        const std::string detail = "drain " + std::to_string(drain_id);
+        std::vector<std::shared_ptr<Sandbox>> taken;
+        for (auto& [key, t] : threads) {
+            if (!live.count(t->partition) || (!t->sandbox && !t->state.active)) continue;
+            std::optional<std::string> execution_id;
+            if (t->state.active) execution_id = t->state.active->execution_id;
+            if (auto sandbox = take_sandbox(t, "drained", execution_id, detail)) taken.push_back(std::move(sandbox));
+            if (execution_id) {
+                ++t->generation;  // its coroutines (a create waiting in the queue) see they are stale
+                finish_without_next(t, *execution_id, TerminalKind::failed,
+                                    "sandbox drained (POST /api/sandboxes/drain)",
+                                    json::object{{"reason", "drained"}, {"drain_id", drain_id}});
+            }
+            drained.push_back(t);
+        }
+        return taken;
+    }
+
+    /// Stops every sandbox of the live threads: a running execution ends with one session.execution_failed
+    /// {reason: drained, drain_id}; each sandbox gets session.sandbox_stopped {reason: drained}; queued
+    /// executions then start on fresh sandboxes. The backend's idle (warm) sandboxes are destroyed too.
+    asio::awaitable<DrainReport> drain(std::int64_t drain_id) {
+        std::vector<std::shared_ptr<Thread>> drained;
+        auto taken = drain_threads(drain_id, drained);
+        DrainReport report;
+        for (auto& sandbox : taken) {
+            co_await sandbox->stop();
+            report.stopped.push_back(sandbox->id());
+        }
+        auto idle = co_await sandboxes.drain_idle();
+        for (auto& id : idle) report.stopped.push_back(std::move(id));
+        for (auto& t : drained) start_next(t);
+        spdlog::info("processor: drain {}: {} sandbox(es) stopped", drain_id, report.stopped.size());
+        co_return report;
     }
 
     // ---- io_context: steering and interrupts ---------------------------------------------------------------
@@ -702,5 +782,9 @@ void SessionProcessor::start() {
 }
 
 asio::awaitable<void> SessionProcessor::stop() { co_await impl_->shutdown(); }
+
+asio::awaitable<DrainReport> SessionProcessor::drain_sandboxes(std::int64_t drain_id) {
+    return impl_->drain(drain_id);
+}
 
 }  // namespace centaur::processors

@@ -3,7 +3,9 @@
 // started (bubblewrap namespaces, sandbox uid, cgroups, rlimits), and report what they could see and do. Each
 // probe prints a verdict line per attempt; the host side checks its own state too.
 // SandboxLifecycle: the real centaur-api-server; its sandbox transitions are read back as events.
+// SandboxDrain: POST /api/sandboxes/drain with the API and the processor in separate processes, and its callers.
 
+#include <centaur/ingest/auth.hpp>
 #include <centaur/test_support/test_support.hpp>
 
 #include <boost/json.hpp>
@@ -18,6 +20,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -480,6 +484,43 @@ TEST_F(SandboxLifecycle, TwentyConcurrentThreadsUnderARunningLimitOfFourAllCompl
     EXPECT_THAT(server.logs(), HasSubstr("queued")) << "the running limit never queued a create";
 }
 
+TEST_F(SandboxLifecycle, ASecondThreadOverARunningLimitOfOneIsQueuedBeforeItsSandboxIsReady) {
+    // Turns hang until interrupted: the first thread holds the only slot until its sandbox is destroyed.
+    ServerProcess server(db_.url(), {{"SESSION_SANDBOX_RUNNING_LIMIT", "1"},
+                                     {"SESSION_SANDBOX_HOT_IDLE_GRACE_SECS", "1"},
+                                     {"CENTAUR_MOCK_MODE", "hang"}});
+    const std::string first = "cli:" + std::string(32, '5');
+    const std::string second = "cli:" + std::string(32, '6');
+    execute(server, first, "t1", R"(,"idle_timeout_ms":100)");
+    auto first_events = wait_for_events(db_.url(), first, "session.sandbox_ready");
+    ASSERT_EQ(of_type(first_events, "session.sandbox_ready").size(), 1U) << server.logs();
+    const auto execution = execute(server, second, "t1");
+    auto events = wait_for_events(db_.url(), second, "session.sandbox_queued");
+    const auto queued = of_type(events, "session.sandbox_queued");
+    ASSERT_EQ(queued.size(), 1U) << server.logs();
+    EXPECT_EQ(queued[0].at("execution_id").as_string(), execution);
+    EXPECT_EQ(queued[0].at("position").to_number<int>(), 1);
+    EXPECT_EQ(queued[0].at("limit").to_number<int>(), 1);
+    EXPECT_EQ(queued[0].at("running").to_number<int>(), 1);
+    EXPECT_TRUE(of_type(events, "session.sandbox_ready").empty()) << "ready before its slot was free";
+
+    // The first turn is interrupted; its sandbox is paused, destroyed after the grace, and the slot passes on.
+    auto interrupt = test_support::http_request("POST", server.url() + "/api/session/" + first + "/interrupt", "{}");
+    ASSERT_EQ(interrupt.status, 200) << interrupt.body;
+    events = wait_for_events(db_.url(), second, "session.sandbox_ready");
+    std::vector<std::string> order;
+    for (const auto& [type, payload] : events)
+        if (type == "session.execution_started" || type == "session.sandbox_queued" || type == "session.sandbox_ready")
+            order.push_back(type);
+    EXPECT_EQ(order, (std::vector<std::string>{"session.execution_started", "session.sandbox_queued",
+                                               "session.sandbox_ready"}))
+        << server.logs();
+    first_events = thread_events(db_.url(), first);
+    ASSERT_EQ(of_type(first_events, "session.sandbox_stopped").size(), 1U);
+    EXPECT_EQ(of_type(first_events, "session.sandbox_stopped")[0].at("reason").as_string(), "hot_idle_grace");
+    EXPECT_TRUE(of_type(first_events, "session.sandbox_queued").empty()) << "the first create did not wait";
+}
+
 /// Sandbox groups (pids hierarchy) of the runner process `pid`: `runner-<pid>-*/<sandbox id>`.
 int sandbox_groups_of(pid_t pid) {
     int n = 0;
@@ -511,6 +552,155 @@ TEST_F(SandboxLifecycle, ServerKilledMidTurnEndsTheTurnOnceAndItsOrphanIsReaped)
     EXPECT_EQ(of_type(events, "session.execution_completed").size() + of_type(events, "session.execution_cancelled").size(),
               0U);
     EXPECT_EQ(sandbox_groups_of(old_pid), 0) << "the dead server's sandbox group was not reaped";
+}
+
+/// Completed, failed and cancelled events of a thread.
+std::size_t terminal_count(const std::vector<std::pair<std::string, json::object>>& events) {
+    return of_type(events, "session.execution_completed").size() + of_type(events, "session.execution_failed").size() +
+           of_type(events, "session.execution_cancelled").size();
+}
+
+const std::string drain_admin_key = "drain-admin-key";
+const std::string drain_slack_key = "drain-slack-key";
+const std::string drain_jwt_secret = "drain-jwt-secret";
+
+std::map<std::string, std::string> bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
+
+std::string jwt(const std::string& sub, const std::string& token_use) {
+    const auto exp = std::to_string(std::time(nullptr) + 300);
+    return ingest::sign_hs256_jwt(R"({"alg":"HS256","typ":"JWT"})",
+                                  R"({"sub":")" + sub + R"(","token_use":")" + token_use +
+                                      R"(","aud":"centaur-api","iss":"centaur-console","exp":)" + exp + "}",
+                                  drain_jwt_secret);
+}
+
+/// POST /api/sandboxes/drain: the API process records the drain, a processor in another process (CENTAUR_ROLES)
+/// applies it through Postgres.
+class SandboxDrain : public SandboxLifecycle {};
+
+TEST_F(SandboxDrain, ApiInOneProcessStopsTheRunningAndPausedSandboxesOfAProcessorInAnother) {
+    // Every turn hangs until interrupted; the processor is its own process.
+    ServerProcess processor(db_.url(), {{"CENTAUR_ROLES", "processor"}, {"CENTAUR_MOCK_MODE", "hang"}});
+    ServerProcess api(db_.url(), {{"CENTAUR_ROLES", "ingest,api,projector"}});
+    const std::string running = "cli:" + std::string(32, '1');
+    const std::string paused = "cli:" + std::string(32, '2');
+
+    const auto running_execution = execute(api, running, "t1");
+    auto events = wait_for_events(db_.url(), running, "session.output.line", 3);
+    ASSERT_EQ(of_type(events, "session.sandbox_ready").size(), 1U) << processor.logs();
+
+    // The second thread's turn is interrupted; its sandbox is paused after the idle timeout and kept.
+    execute(api, paused, "t1", R"(,"idle_timeout_ms":100)");
+    wait_for_events(db_.url(), paused, "session.output.line", 3);
+    auto interrupt = test_support::http_request("POST", api.url() + "/api/session/" + paused + "/interrupt", "{}");
+    ASSERT_EQ(interrupt.status, 200) << interrupt.body;
+    events = wait_for_events(db_.url(), paused, "session.sandbox_paused");
+    ASSERT_EQ(of_type(events, "session.sandbox_paused").size(), 1U) << processor.logs();
+    ASSERT_EQ(terminal_count(events), 1U);
+
+    const auto drained = test_support::http_request("POST", api.url() + "/api/sandboxes/drain", "");
+    ASSERT_EQ(drained.status, 200) << drained.body << processor.logs();
+    const auto body = json::parse(drained.body).as_object();
+    EXPECT_EQ(body.at("ok"), json::value(true));
+    EXPECT_EQ(body.at("stopped_count").to_number<int>(), 2) << drained.body;
+    EXPECT_EQ(body.at("processors").to_number<int>(), 1) << drained.body;
+    EXPECT_TRUE(body.at("failed").as_array().empty()) << drained.body;
+    std::vector<std::string> stopped;
+    for (const auto& id : body.at("stopped").as_array()) stopped.emplace_back(id.as_string());
+    std::sort(stopped.begin(), stopped.end());
+
+    // The running turn ended once, naming the drain; both sandboxes were stopped with reason drained.
+    auto running_events = wait_for_events(db_.url(), running, "session.sandbox_stopped");
+    running_events = wait_for_events(db_.url(), running, "session.execution_failed");
+    auto paused_events = wait_for_events(db_.url(), paused, "session.sandbox_stopped");
+    const auto failed = of_type(running_events, "session.execution_failed");
+    ASSERT_EQ(failed.size(), 1U) << processor.logs();
+    EXPECT_EQ(failed[0].at("execution_id").as_string(), running_execution);
+    EXPECT_EQ(failed[0].at("reason").as_string(), "drained");
+    EXPECT_EQ(failed[0].at("drain_id"), body.at("drain_id"));
+    EXPECT_EQ(terminal_count(running_events), 1U);
+    EXPECT_EQ(terminal_count(paused_events), 1U) << "the paused thread's turn had ended already";
+    std::vector<std::string> expected;
+    for (const auto* events_of : {&running_events, &paused_events}) {
+        const auto stops = of_type(*events_of, "session.sandbox_stopped");
+        ASSERT_EQ(stops.size(), 1U);
+        EXPECT_EQ(stops[0].at("reason").as_string(), "drained");
+        EXPECT_EQ(stops[0].at("sandbox_id"), of_type(*events_of, "session.sandbox_ready").at(0).at("sandbox_id"));
+        expected.emplace_back(stops[0].at("sandbox_id").as_string());
+    }
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(stopped, expected);
+    if (fs::exists("/sys/fs/cgroup/pids/centaur")) {
+        EXPECT_EQ(sandbox_groups_of(processor.pid()), 0) << "a drained sandbox's cgroup is left";
+    }
+
+    // A drain with nothing left stops nothing; the thread's next turn gets a fresh sandbox.
+    const auto again = test_support::http_request("POST", api.url() + "/api/sandboxes/drain", "");
+    ASSERT_EQ(again.status, 200) << again.body;
+    EXPECT_EQ(json::parse(again.body).at("stopped_count").to_number<int>(), 0) << again.body;
+    execute(api, running, "t2");
+    running_events = wait_for_events(db_.url(), running, "session.sandbox_ready", 2);
+    const auto ready = of_type(running_events, "session.sandbox_ready");
+    ASSERT_EQ(ready.size(), 2U) << processor.logs();
+    EXPECT_EQ(ready[1].at("sandbox_ready_source").as_string(), "cold_create");
+}
+
+TEST_F(SandboxDrain, AProcessorThatDoesNotReportInTimeMakesTheDrainAccepted) {
+    ServerProcess processor(db_.url(), {{"CENTAUR_ROLES", "processor"}, {"CENTAUR_MOCK_MODE", "hang"}});
+    ServerProcess api(db_.url(), {{"CENTAUR_ROLES", "ingest,api,projector"}, {"CENTAUR_SANDBOX_DRAIN_WAIT_MS", "1500"}});
+    const std::string thread = "cli:" + std::string(32, '3');
+    execute(api, thread, "t1");
+    wait_for_events(db_.url(), thread, "session.output.line", 3);
+    // A stalled processor is live (its heartbeat is recent) but cannot answer within the wait.
+    ASSERT_EQ(::kill(processor.pid(), SIGSTOP), 0);
+    const auto drained = test_support::http_request("POST", api.url() + "/api/sandboxes/drain", "");
+    ::kill(processor.pid(), SIGCONT);
+    ASSERT_EQ(drained.status, 202) << drained.body;
+    const auto body = json::parse(drained.body).as_object();
+    EXPECT_EQ(body.at("accepted"), json::value(true));
+    EXPECT_EQ(body.at("pending_processors").to_number<int>(), 1) << drained.body;
+    // Once it runs again it applies the drain all the same.
+    const auto events = wait_for_events(db_.url(), thread, "session.execution_failed");
+    const auto failed = of_type(events, "session.execution_failed");
+    ASSERT_EQ(failed.size(), 1U) << processor.logs();
+    EXPECT_EQ(failed[0].at("reason").as_string(), "drained");
+    EXPECT_EQ(terminal_count(events), 1U);
+}
+
+TEST_F(SandboxDrain, OnlyAdminKeysAndConsoleTokensMayDrainOthersGetJsonErrors) {
+    ServerProcess server(db_.url(), {{"CENTAUR_APIRS_ADMIN_API_KEY", drain_admin_key},
+                                     {"SLACKBOT_API_KEY", drain_slack_key},
+                                     {"CENTAUR_JWT_SIGNING_SECRET", drain_jwt_secret}});
+    const std::string url = server.url() + "/api/sandboxes/drain";
+    struct Case {
+        const char* caller;
+        std::map<std::string, std::string> headers;
+        int status;
+    };
+    const std::vector<Case> cases = {
+        {"no credential", {}, 401},
+        {"unknown key", bearer("not-a-key"), 401},
+        {"ingress key", bearer(drain_slack_key), 403},
+        {"principal JWT", bearer(jwt("user-7", "user")), 403},
+        {"admin key", bearer(drain_admin_key), 200},
+        {"console JWT", bearer(jwt("centaur-console", "console_service")), 200},
+    };
+    for (const auto& c : cases) {
+        const auto r = test_support::http_request("POST", url, "", c.headers);
+        EXPECT_EQ(r.status, c.status) << c.caller << ": " << r.body;
+        const auto body = json::parse(r.body).as_object();
+        if (c.status == 200) {
+            EXPECT_EQ(body.at("ok"), json::value(true)) << c.caller;
+            EXPECT_EQ(body.at("stopped_count").to_number<int>(), 0) << c.caller;
+        } else {
+            EXPECT_EQ(body.at("ok"), json::value(false)) << c.caller;
+            EXPECT_TRUE(body.at("error").is_string()) << c.caller;
+        }
+    }
+    // A refused caller recorded no drain.
+    pqxx::connection conn(db_.url());
+    pqxx::work tx(conn);
+    EXPECT_EQ(tx.exec1("select count(*) from sandbox_drains")[0].as<int>(), 2);
 }
 
 /// The raw `data` of a thread's session.output.line events, in order.

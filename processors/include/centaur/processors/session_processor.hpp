@@ -4,6 +4,7 @@
 // appends what happened (execution_started, sandbox_ready, one output.line per stdout line, first_token, exactly
 // one terminal event per execution, …).
 
+#include <centaur/core/drain_board.hpp>
 #include <centaur/core/event_log.hpp>
 #include <centaur/core/readiness.hpp>
 #include <centaur/core/sandbox.hpp>
@@ -54,6 +55,12 @@ public:
 
     void start();
     boost::asio::awaitable<void> stop();
+
+    /// Drain `drain_id`: stops every sandbox of this member's threads and the backend's idle ones. A running
+    /// execution ends with exactly one session.execution_failed {reason: drained, drain_id}; every stopped
+    /// sandbox is a session.sandbox_stopped {reason: drained, detail: "drain <id>"}; queued executions start
+    /// afterwards on fresh sandboxes. Completes once the sandboxes are gone. io_context thread.
+    boost::asio::awaitable<DrainReport> drain_sandboxes(std::int64_t drain_id);
 
 private:
     struct Impl;

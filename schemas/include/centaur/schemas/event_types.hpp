@@ -14,6 +14,7 @@ inline constexpr std::string_view interrupt_requested = "session.interrupt_reque
 
 // Runtime facts, appended by the processor (upstream's names and payload keys).
 inline constexpr std::string_view execution_started = "session.execution_started";
+inline constexpr std::string_view sandbox_queued = "session.sandbox_queued";  ///< create waits on the running limit
 inline constexpr std::string_view sandbox_ready = "session.sandbox_ready";
 inline constexpr std::string_view sandbox_resumed = "session.sandbox_resumed";
 inline constexpr std::string_view sandbox_resume_failed = "session.sandbox_resume_failed";
