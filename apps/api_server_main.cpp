@@ -423,6 +423,7 @@ int main(int argc, char** argv) {
     constexpr auto readiness_interval = 1s, readiness_timeout = 3s;
     apps::ReadinessChecks readiness_checks(readiness, database_url, selection->kafka, readiness_interval,
                                            readiness_timeout);
+    readiness.expect("startup", "connecting to postgres, checking migrations");  // gates requests until done
     auto registry = std::make_shared<prometheus::Registry>();
     http::HttpProbe http_probe(*registry);
     ingest::AuthProbe auth_probe(*registry);
@@ -579,6 +580,7 @@ int main(int argc, char** argv) {
         }
         readiness.set_ready("postgres");
         readiness.set_ready("migrations");
+        readiness.set_ready("startup");
         readiness_checks.start();
         selected_log.start_embedded();
         if (projector) projector->start();

@@ -45,9 +45,8 @@ ReadinessChecks::ReadinessChecks(Readiness& readiness, std::string database_url,
       interval_(interval),
       timeout_(timeout),
       db_(std::make_unique<Db>()) {
-    readiness_.expect(postgres);
-    readiness_.expect(migrations);
-    readiness_.expect(event_log);
+    for (const char* component : {postgres, migrations, event_log})
+        readiness_.expect(component, "starting", Readiness::Gate::report_only);
 }
 
 ReadinessChecks::~ReadinessChecks() { stop(); }
@@ -75,7 +74,17 @@ void ReadinessChecks::run() {
     }
 }
 
+void ReadinessChecks::record(const char* component, const std::string& problem) {
+    if (problem.empty()) {
+        failures_[component] = 0;
+        readiness_.set_ready(component);
+    } else if (++failures_[component] >= failures_to_flip) {
+        readiness_.set_not_ready(component, problem);
+    }
+}
+
 void ReadinessChecks::check_once() {
+    std::string postgres_problem, migrations_problem, log_problem;
     bool postgres_ok = false;
     try {
         if (!db_->conn) db_->conn = pg::connect(database_url_);
@@ -86,35 +95,30 @@ void ReadinessChecks::check_once() {
         }
         postgres_ok = true;
         const int applied = pg::applied_migration_version(*db_->conn);
-        if (applied >= pg::latest_migration_version()) {
-            readiness_.set_ready(migrations);
-        } else {
-            readiness_.set_not_ready(migrations, "schema at version " + std::to_string(applied) + ", this binary needs " +
-                                                     std::to_string(pg::latest_migration_version()) +
-                                                     " (set RUN_MIGRATIONS=true on one process)");
-        }
+        if (applied < pg::latest_migration_version())
+            migrations_problem = "schema at version " + std::to_string(applied) + ", this binary needs " +
+                                 std::to_string(pg::latest_migration_version()) + " (set RUN_MIGRATIONS=true on one process)";
         if (!kafka_) {
             pqxx::nontransaction log_tx(*db_->conn);
             log_tx.exec("select 1 from centaur_log limit 1");
         }
-        readiness_.set_ready(postgres);
-        if (!kafka_) readiness_.set_ready(event_log);
     } catch (const std::exception& e) {
         const auto reason = reason_of(e);
         if (!postgres_ok) {
             db_->conn.reset();
-            readiness_.set_not_ready(postgres, "unreachable: " + reason);
-            if (!kafka_) readiness_.set_not_ready(event_log, "embedded log unreachable (postgres)");
-        } else {
-            readiness_.set_ready(postgres);
-            if (!kafka_) readiness_.set_not_ready(event_log, "embedded log table: " + reason);
+            postgres_problem = "unreachable: " + reason;
+            if (!kafka_) log_problem = "embedded log unreachable (postgres)";
+        } else if (!kafka_) {
+            log_problem = "embedded log table: " + reason;
         }
     }
     if (kafka_) {
         const auto problem = kafka_->check(timeout_);
-        if (problem.empty()) readiness_.set_ready(event_log);
-        else readiness_.set_not_ready(event_log, "kafka: " + problem);
+        if (!problem.empty()) log_problem = "kafka: " + problem;
     }
+    record(postgres, postgres_problem);
+    if (postgres_ok) record(migrations, migrations_problem);
+    record(event_log, log_problem);
 }
 
 }  // namespace centaur::apps

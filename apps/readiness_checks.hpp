@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,8 +19,10 @@
 namespace centaur::apps {
 
 /// Owned by main. One thread of its own runs the checks every `interval` (each bounded by `timeout`) and sets the
-/// three components on `readiness`. Lifecycle: construct (registers the components as "starting"), `start()`,
-/// `stop()` (idempotent, joins; also run by the destructor).
+/// three components on `readiness` as report-only (they show in /readyz; requests meet a real failure themselves).
+/// A component turns not ready after `failures_to_flip` failed checks in a row (a loaded machine's one slow answer
+/// does not flip it) and ready at the first success. Lifecycle: construct (registers the components as
+/// "starting"), `start()`, `stop()` (idempotent, joins; also run by the destructor).
 class ReadinessChecks {
 public:
     ReadinessChecks(Readiness& readiness, std::string database_url, std::optional<log::KafkaLogOptions> kafka,
@@ -36,6 +39,10 @@ public:
 private:
     struct Db;
     void run();
+    /// Records one check of `component`: ready at once, not ready after failures_to_flip failures in a row.
+    void record(const char* component, const std::string& problem);
+
+    static constexpr int failures_to_flip = 2;
 
     Readiness& readiness_;
     const std::string database_url_;
@@ -43,6 +50,7 @@ private:
     const std::chrono::milliseconds interval_;
     const std::chrono::milliseconds timeout_;
     std::unique_ptr<Db> db_;
+    std::map<std::string, int> failures_;  ///< consecutive failed checks per component (checker thread only)
     std::mutex mutex_;
     std::condition_variable wake_;
     bool stopping_ = false;

@@ -2,9 +2,10 @@
 
 namespace centaur {
 
-void Readiness::expect(const std::string& component, std::string reason) {
+void Readiness::expect(const std::string& component, std::string reason, Gate gate) {
     std::lock_guard lock(mutex_);
     known_[component] = true;
+    gates_[component] = gate;
     not_ready_[component] = std::move(reason);
 }
 
@@ -23,6 +24,15 @@ void Readiness::set_not_ready(const std::string& component, std::string reason) 
 bool Readiness::ready() const {
     std::lock_guard lock(mutex_);
     return not_ready_.empty();
+}
+
+bool Readiness::serving() const {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, _] : not_ready_) {
+        const auto gate = gates_.find(name);
+        if (gate == gates_.end() || gate->second == Gate::requests) return false;
+    }
+    return true;
 }
 
 std::map<std::string, std::string> Readiness::report() const {

@@ -381,7 +381,7 @@ http::Guard make_guard(const Authenticator& auth, const Readiness& readiness, Ra
                                         const http::PathParams& params) -> std::optional<Response> {
         if (auto denied = auth.check(req, route, params)) return denied;
         const bool is_public = route.capability == http::Capability::none || route.capability == http::Capability::metrics;
-        if (!is_public && !readiness.ready()) return error_response(503, "server is still starting");
+        if (!is_public && !readiness.serving()) return error_response(503, "server is still starting");
         if (limiter && route.capability == http::Capability::sessions_write) {
             if (auto retry_after = limiter->acquire(auth.caller_id(req, params)))
                 return too_many_requests("rate limit exceeded for this caller", *retry_after);

@@ -150,7 +150,7 @@ struct Webhook {
         case SlackDelivery::Kind::event_callback:
             break;
         }
-        if (!readiness.ready()) co_return refuse(503, "unavailable", "server is still starting");
+        if (!readiness.serving()) co_return refuse(503, "unavailable", "server is still starting");
         co_return co_await on_event(delivery.envelope, delivery.event_id);
     }
 

@@ -26,7 +26,7 @@ std::vector<http::Route> session_routes(EventLog& log, SessionStore& store, Sess
 /// `GET /healthz` and `GET /readyz` (503 with the component report until every component is ready).
 std::vector<http::Route> health_routes(const Readiness& readiness);
 
-/// The guard every route passes: authentication, then readiness (protected routes answer 503 until ready), then
+/// The guard every route passes: authentication, then readiness (protected routes answer 503 until serving()), then
 /// the caller's write rate (sessions_write routes; 429 with Retry-After) when `limiter` is given. `limiter` must
 /// outlive the server.
 http::Guard make_guard(const Authenticator& auth, const Readiness& readiness, RateLimiter* limiter = nullptr);
