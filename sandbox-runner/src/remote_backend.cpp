@@ -540,6 +540,7 @@ struct RemoteSandboxBackend::Impl {
             load.running = count_at(*o, "running");
             load.limit = count_at(*o, "limit");
             load.queued = count_at(*o, "queued");
+            load.warm = count_at(*o, "warm");
         }
         --*pending;
         done->notify();
@@ -619,6 +620,9 @@ awaitable<result<std::shared_ptr<Sandbox>>> RemoteSandboxBackend::create(Sandbox
         auto o = object_of(*r);
         if (r->status == status_ok && o && !string_at(*o, "sandbox_id").empty()) {
             const bool prewarmed = o->if_contains("prewarmed") && o->at("prewarmed") == true;
+            const json::object* queued = o->if_contains("queued") ? o->at("queued").if_object() : nullptr;
+            if (queued && spec.on_queued)
+                spec.on_queued(count_at(*queued, "position"), count_at(*queued, "limit"), count_at(*queued, "running"));
             spdlog::info("remote sandbox {} for {} on {}", string_at(*o, "sandbox_id"), spec.thread_key, runner.url);
             co_return impl->adopt(runner, string_at(*o, "sandbox_id"), SandboxStatus::running, prewarmed);
         }
@@ -626,6 +630,27 @@ awaitable<result<std::shared_ptr<Sandbox>>> RemoteSandboxBackend::create(Sandbox
         co_return errc::sandbox_failed;
     }
     co_return errc::sandbox_failed;
+}
+
+awaitable<std::vector<std::string>> RemoteSandboxBackend::drain_idle() {
+    auto impl = impl_;
+    std::vector<std::string> ids;
+    for (const auto& runner : impl->runners) {
+        Endpoint call_runner = runner;
+        std::string target(proto::drain_idle_path);
+        std::string no_body;
+        auto r = co_await impl->client->call(std::move(call_runner), bhttp::verb::post, std::move(target),
+                                             std::move(no_body), impl->client->options.request_timeout);
+        auto o = r ? object_of(*r) : std::nullopt;
+        const json::array* drained = o && o->if_contains("sandbox_ids") ? o->at("sandbox_ids").if_array() : nullptr;
+        if (!r || r->status != status_ok || !drained) {
+            spdlog::warn("drain of runner {} failed: {}", runner.url, r ? error_of(*r) : r.error().message());
+            continue;
+        }
+        for (const auto& id : *drained)
+            if (id.is_string()) ids.emplace_back(id.as_string());
+    }
+    co_return ids;
 }
 
 awaitable<result<std::vector<RemoteSandboxInfo>>> RemoteSandboxBackend::list(std::string url) {

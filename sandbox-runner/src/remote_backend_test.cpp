@@ -21,6 +21,7 @@
 #include <regex>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
@@ -354,6 +355,44 @@ TEST_P(RemoteBackendTest, ASandboxWhoseClientNeverAttachesIsStoppedAfterTheOrpha
     while (!list(backend, runner.url).empty() && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(100ms);
     EXPECT_TRUE(list(backend, runner.url).empty()) << "the orphan was never stopped";
+}
+
+TEST_P(RemoteBackendTest, ACreateQueuedAtTheRunnersLimitReportsItsPlaceOnce) {
+    auto& runner = start_runner({"/bin/cat"}, {"--running-limit", "1"});
+    RemoteSandboxBackend backend(io_.get_executor(), options({runner.url}));
+    SandboxSpec first_spec{"cli:first", "codex", {}};
+    int first_queued = 0;
+    first_spec.on_queued = [&first_queued](std::size_t, std::uint32_t, std::uint32_t) { ++first_queued; };
+    auto first = create(backend, std::move(first_spec));
+    EXPECT_EQ(first_queued, 0);
+
+    std::vector<std::tuple<std::size_t, std::uint32_t, std::uint32_t>> reported;
+    SandboxSpec second_spec{"cli:second", "codex", {}};
+    second_spec.on_queued = [&reported](std::size_t position, std::uint32_t limit, std::uint32_t running) {
+        reported.emplace_back(position, limit, running);
+    };
+    std::optional<result<std::shared_ptr<Sandbox>>> second;
+    asio::co_spawn(io_, backend.create(std::move(second_spec)),
+                   [&second](std::exception_ptr, result<std::shared_ptr<Sandbox>> r) { second = std::move(r); });
+    EXPECT_FALSE(run_until([&] { return second.has_value(); }, quiet_period)) << "created beyond the runner's limit";
+    run(first->stop());
+    ASSERT_TRUE(run_until([&] { return second.has_value(); }));
+    ASSERT_TRUE(*second);
+    sandboxes_.push_back(**second);
+    ASSERT_EQ(reported.size(), 1U);
+    EXPECT_EQ(reported[0], std::make_tuple(std::size_t{1}, std::uint32_t{1}, std::uint32_t{1}));
+}
+
+TEST_P(RemoteBackendTest, DrainIdleStopsTheRunnersWarmSandboxes) {
+    auto& runner = start_runner({"/bin/cat"}, {"--warm-pool-size", "1"});
+    RemoteSandboxBackend backend(io_.get_executor(), options({runner.url}));
+    const auto deadline = std::chrono::steady_clock::now() + test_timeout;
+    while (run(backend.loads()).at(0).warm != 1 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(50ms);
+    ASSERT_EQ(run(backend.loads()).at(0).warm, 1U) << "the runner's warm pool never filled";
+    const auto drained = run(backend.drain_idle());
+    ASSERT_EQ(drained.size(), 1U);
+    EXPECT_THAT(drained[0], ::testing::MatchesRegex("local-[0-9a-f]{16}"));
 }
 
 TEST_P(RemoteBackendTest, BadCommandFailsCreateAndLeavesNothingOnTheRunner) {

@@ -13,6 +13,8 @@ namespace centaur::sandbox::runner_protocol {
 
 inline constexpr std::string_view health_path = "/v1/health";
 inline constexpr std::string_view sandboxes_path = "/v1/sandboxes";
+/// Stops the runner's warm sandboxes (they hold no thread); answers {"sandbox_ids":[…]}.
+inline constexpr std::string_view drain_idle_path = "/v1/drain_idle";
 
 /// SSE event types of `GET /v1/sandboxes/{id}/stdout`: one `line` per stdout line (`id:` its sequence number,
 /// data escaped), `eof` once stdout closed, then `exit` (data `{"status","termination_reason"}`) once the

@@ -21,9 +21,11 @@
 #include <array>
 #include <charconv>
 #include <deque>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -84,8 +86,31 @@ http::Response ok_json(json::object body) {
     return http::json_response(body);
 }
 
-http::Response created_json(const std::string& id, bool prewarmed) {
-    return ok_json(json::object{{"sandbox_id", id}, {"prewarmed", prewarmed}});
+/// A create that waited for a slot: where it stood in the runner's queue.
+struct QueuedAt {
+    std::size_t position = 0;
+    std::uint32_t limit = 0;
+    std::uint32_t running = 0;
+};
+
+http::Response created_json(const std::string& id, bool prewarmed, const std::optional<QueuedAt>& queued) {
+    json::object body{{"sandbox_id", id}, {"prewarmed", prewarmed}};
+    if (queued)
+        body["queued"] = json::object{{"position", queued->position}, {"limit", queued->limit}, {"running", queued->running}};
+    return ok_json(std::move(body));
+}
+
+/// An on_queued callback that keeps what it was told in `queued`.
+std::function<void(std::size_t, std::uint32_t, std::uint32_t)> record_queue(std::shared_ptr<std::optional<QueuedAt>> queued) {
+    return [queued](std::size_t position, std::uint32_t limit, std::uint32_t running) {
+        queued->emplace(QueuedAt{position, limit, running});
+    };
+}
+
+http::Response drained_json(const std::vector<std::string>& ids) {
+    json::array out;
+    for (const auto& id : ids) out.emplace_back(id);
+    return ok_json(json::object{{"sandbox_ids", std::move(out)}});
 }
 
 http::Response ok_empty() { return ok_json(json::object()); }
@@ -96,6 +121,7 @@ http::Response health_json(const LocalSandboxBackend& backend, std::uint32_t lim
     return ok_json(json::object{{"running", backend.live_sandboxes()},
                                 {"limit", limit},
                                 {"queued", backend.queued_creates()},
+                                {"warm", backend.warm_sandboxes()},
                                 {"sandboxes", sandboxes},
                                 {"isolated", backend.isolation().isolated},
                                 {"can_run", backend.can_run()}});
@@ -176,6 +202,8 @@ public:
                      [self](const http::Request& req, const http::PathParams& p) {
                          return self->exec(p.at("id"), req.body);
                      }});
+        r.push_back({"POST", std::string(proto::drain_idle_path), http::Capability::none,
+                     [self](const http::Request&, const http::PathParams&) { return self->drain_idle(); }});
         r.push_back({"POST", base + "/{id}/stop", http::Capability::none,
                      [self](const http::Request&, const http::PathParams& p) { return self->stop(p.at("id")); }});
         return r;
@@ -245,6 +273,8 @@ private:
         if (stopped_) co_return http::error_response(503, "runner is shutting down");
         const std::string thread_key = spec.thread_key;
         const std::string harness = spec.harness_type;
+        auto queued = std::make_shared<std::optional<QueuedAt>>();
+        spec.on_queued = record_queue(queued);
         auto created = co_await backend_.create(std::move(spec));
         if (!created) co_return http::error_response(503, "sandbox create failed: " + created.error().message());
         auto e = std::make_shared<Entry>();
@@ -257,7 +287,12 @@ private:
             if (ex) spdlog::error("runner: stdout pump ended by an exception");
         });
         spdlog::info("runner: sandbox {} created for {} ({} live)", id, thread_key, entries_.size());
-        co_return created_json(id, e->sandbox->prewarmed());
+        co_return created_json(id, e->sandbox->prewarmed(), *queued);
+    }
+
+    awaitable<http::Response> drain_idle() {
+        const auto ids = co_await backend_.drain_idle();
+        co_return drained_json(ids);
     }
 
     awaitable<http::Response> write(std::string id, std::string line) {

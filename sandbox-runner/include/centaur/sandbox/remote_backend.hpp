@@ -45,6 +45,7 @@ struct RunnerLoad {
     std::uint32_t running = 0;  ///< live sandboxes (warm ones included)
     std::uint32_t limit = 0;    ///< running limit, 0 = unbounded
     std::uint32_t queued = 0;   ///< creates waiting for a slot
+    std::uint32_t warm = 0;     ///< warm-pool sandboxes ready
 };
 
 /// One sandbox in a runner's `GET /v1/sandboxes`.
@@ -73,8 +74,11 @@ public:
     ~RemoteSandboxBackend() override;
 
     std::string_view name() const override { return "remote"; }
-    /// errc::sandbox_failed when no runner is healthy, or the chosen runner could not start it.
+    /// errc::sandbox_failed when no runner is healthy, or the chosen runner could not start it. When the runner
+    /// queued the create under its running limit, `spec.on_queued` gets where it stood, once the create returns.
     boost::asio::awaitable<result<std::shared_ptr<Sandbox>>> create(SandboxSpec spec) override;
+    /// Every runner's warm sandboxes stopped (runners that cannot be reached are skipped, logged); their ids.
+    boost::asio::awaitable<std::vector<std::string>> drain_idle() override;
 
     /// Every runner's health, asked concurrently (each bounded by health_timeout).
     boost::asio::awaitable<std::vector<RunnerLoad>> loads();
