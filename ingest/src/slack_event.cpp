@@ -47,10 +47,9 @@ bool mentions(std::string_view text, const std::string& user) {
     return false;
 }
 
-/// Slack's agent-stop notification (the agent view's stop button): an `agent…stop…` event type.
-bool is_agent_stop_type(std::string_view type) {
-    return type.rfind("agent", 0) == 0 && type.find("stop") != std::string_view::npos;
-}
+/// Slack's agent-stop notification: `agent_session_stopped`, sent when a user clicks the native stop button of
+/// an agent session that is processing (channel, thread_ts, user, event_ts, streaming_message_ts).
+bool is_agent_stop_type(std::string_view type) { return type == "agent_session_stopped"; }
 
 std::map<std::string, std::string> parse_form(std::string_view body) {
     std::map<std::string, std::string> out;

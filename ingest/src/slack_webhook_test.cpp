@@ -172,12 +172,31 @@ TEST(SlackClassify, StopInAThreadInterrupts) {
                                                   {"text", "<@UBOT> stop"}, {"ts", "2.0"}, {"thread_ts", "1.5"}}),
                                         "");
     EXPECT_EQ(mention.kind, SlackAction::Kind::stop);
-    auto native = classify_slack_event(
-        envelope({{"type", "agent_stop"}, {"channel", "C1"}, {"user", "U1"}, {"thread_ts", "1.5"}, {"event_ts", "9.0"}}),
-        "");
+}
+
+TEST(SlackClassify, AgentSessionStoppedInterruptsAndLookalikesDoNot) {
+    // Slack's documented example (docs.slack.dev/reference/events/agent_session_stopped).
+    auto native = classify_slack_event(envelope({{"type", "agent_session_stopped"},
+                                                 {"channel", "C0123ABC456"},
+                                                 {"user", "U123ABC456"},
+                                                 {"thread_ts", "1782234671.392669"},
+                                                 {"event_ts", "1783536983.783769"},
+                                                 {"streaming_message_ts", boost::json::array{"1782234987.693923"}}}),
+                                       "");
     EXPECT_EQ(native.kind, SlackAction::Kind::stop);
-    EXPECT_EQ(native.ts, "9.0");
-    EXPECT_EQ(native.thread_key(), "slack:C1:1.5");
+    EXPECT_EQ(native.ts, "1783536983.783769");
+    EXPECT_EQ(native.thread_key(), "slack:C0123ABC456:1782234671.392669");
+    auto no_thread = classify_slack_event(
+        envelope({{"type", "agent_session_stopped"}, {"channel", "C1"}, {"user", "U1"}, {"event_ts", "9.0"}}), "");
+    EXPECT_NE(no_thread.kind, SlackAction::Kind::stop);
+    for (const char* lookalike : {"agent_stop", "agent_stop_requested", "agent_session_stop", "agent_stopped",
+                                  "agents_session_stopped", "agent_session_stopped_v2"}) {
+        auto other = classify_slack_event(
+            envelope({{"type", lookalike}, {"channel", "C1"}, {"user", "U1"}, {"thread_ts", "1.5"}, {"event_ts", "9.0"}}),
+            "");
+        EXPECT_NE(other.kind, SlackAction::Kind::stop) << lookalike;
+        EXPECT_EQ(other.reason, std::string("unhandled_") + lookalike) << lookalike;
+    }
 }
 
 TEST(SlackStopCommand, MatchesTheWordOnlyWithMentionsRemoved) {

@@ -680,5 +680,22 @@ TEST(SlackWebhook, ACrashBetweenSlacksAnswerAndItsRecordFindsTheMessageInsteadOf
     }
 }
 
+TEST(SlackWebhook, AgentSessionStoppedInterruptsTheRunningTurn) {
+    TestDatabase db;
+    FakeSlack slack;
+    ServerProcess server(db.url(), slack_env(slack, {{"CENTAUR_MOCK_MODE", "hang"}}));
+    const std::string key = "slack:CS:610.1";
+    ASSERT_EQ(post_signed(server, json::serialize(event_callback("EvS1", mention("CS", "610.1", "work")))).status, 200);
+    ASSERT_TRUE(wait_log(db, key, "session.sandbox_ready", 1, reply_timeout)) << server.logs();
+    // The native stop button of the agent session, as Slack sends it.
+    json::object stopped{{"type", "agent_session_stopped"}, {"channel", "CS"},     {"user", "U1"},
+                         {"thread_ts", "610.1"},           {"event_ts", "611.0"}, {"streaming_message_ts", json::array{}}};
+    ASSERT_EQ(post_signed(server, json::serialize(event_callback("EvS2", stopped))).status, 200);
+    EXPECT_EQ(log_count(db, key, "session.interrupt_requested"), 1);
+    EXPECT_TRUE(wait_log(db, key, "session.execution_cancelled", 1, 10s)) << server.logs();
+    ASSERT_TRUE(slack.wait_for(reply_done, reply_timeout)) << server.logs();
+    EXPECT_NE(slack.streamed_text().find("Stopped"), std::string::npos) << slack.streamed_text();
+}
+
 }  // namespace
 }  // namespace centaur::e2e
