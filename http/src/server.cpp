@@ -47,6 +47,8 @@ const std::string unmatched_route = "__unmatched__";
 const std::string metrics_path = "/metrics";
 constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view last_chunk = "0\r\n\r\n";
+/// Room a frame needs for its chunk size line and trailing CRLF ("<16 hex digits>\r\n" … "\r\n").
+constexpr std::size_t chunk_framing_bytes = 20;
 /// After an error response the unread rest of a request is drained, bounded, so closing does not reset the
 /// connection before the client has read the response.
 constexpr auto lingering_close_timeout = std::chrono::seconds(2);
@@ -158,10 +160,10 @@ public:
     }
     awaitable<bool> send_events(const std::vector<SseFrame>& frames) override {
         std::size_t bytes = 0;
-        for (const auto& f : frames) bytes += f.id.size() + f.type.size() + f.data.size() + 32;
+        for (const auto& f : frames) bytes += f.id.size() + f.type.size() + f.data.size() + event_overhead_bytes;
         std::string batch;
-        batch.reserve(bytes);
-        for (const auto& f : frames) batch += format_event(f.id, f.type, f.data);
+        batch.reserve(bytes + chunk_framing_bytes);
+        for (const auto& f : frames) append_event(batch, f.id, f.type, f.data);
         return write_frame(std::move(batch));
     }
     awaitable<bool> send_comment(std::string_view text) override { return write_frame(format_comment(text)); }

@@ -12,6 +12,12 @@ namespace centaur::http {
 /// `id` and `type` so they cannot break the framing.
 std::string format_event(std::string_view id, std::string_view type, std::string_view data);
 
+/// Appends the `format_event` frame to `out` (no allocation when `out` has room for the frame).
+void append_event(std::string& out, std::string_view id, std::string_view type, std::string_view data);
+
+/// Bytes a frame adds to its id, type and data when data is one line: "id: \nevent: \ndata: \n\n".
+inline constexpr std::size_t event_overhead_bytes = 21;
+
 /// `: <line>\n` per line of `text`, then `\n`.
 std::string format_comment(std::string_view text);
 
