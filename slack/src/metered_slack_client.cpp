@@ -15,9 +15,9 @@ const prometheus::Histogram::BucketBoundaries& call_buckets() {
 
 std::string method_label(std::string_view method) {
     static constexpr std::array<std::string_view, 7> known{
-        slack_method::post_message, slack_method::update,     slack_method::start_stream,
+        slack_method::post_message,  slack_method::update,      slack_method::start_stream,
         slack_method::append_stream, slack_method::stop_stream, slack_method::set_status,
-        slack_method::conversations_replies};
+        "conversations.replies"};  // the reply streamer's lookup of a message it may have posted
     for (auto k : known)
         if (k == method) return std::string(k);
     return "other";
