@@ -459,9 +459,9 @@ TEST_F(Attach, SlowClientIsCutOffWhileTheCliKeepsUp) {
 }
 
 TEST_F(Attach, ApiProcessApartFromProjectorAndProcessorStillTailsLive) {
-    // The api process runs no projector: its live feed is woken by its own poll of the projection.
+    // The ingest+api process runs no projector: its live feed is woken by its own poll of the projection.
     ServerProcess worker(db_.url(), {{"CENTAUR_ROLES", "processor,projector"}});
-    ServerProcess api(db_.url(), {{"CENTAUR_ROLES", "api"}});
+    ServerProcess api(db_.url(), {{"CENTAUR_ROLES", "ingest,api"}});
     const auto key = random_cli_key();
     auto attach = start_cli(api, {"--attach", "--thread-key", key, "--all-events", "--exit-on-terminal"});
     std::this_thread::sleep_for(300ms);
