@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <deque>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -29,6 +30,7 @@ constexpr auto notify_channel = "centaur_log";
 constexpr auto reconnect_pause = 200ms;
 constexpr auto notification_slice = 100ms;
 constexpr auto rebalance_interval = 250ms;  // how often a group member re-checks its share
+constexpr auto store_interval = 100ms;      // stored offsets are written at most this often (and before a revoke)
 
 struct PendingAppend {
     EventEnvelope event;
@@ -46,6 +48,9 @@ void prepare_append(pqxx::connection& conn) {
 /// are the sessions holding it (pg_locks), gone when their connection ends. Member i of n (ordered by backend
 /// pid) wants the partitions p with p % n == i and reads one only while holding the exclusive advisory lock
 /// (group, p + 1): two members never read a partition at the same time, even while they disagree on n.
+/// Stored offsets are kept in memory and written in one statement at most every `store_interval` (from `poll`),
+/// before a partition is given up, and when the reader is destroyed; a connection loss forgets them (at least
+/// once, as with Kafka's background commits).
 class PostgresLogReader final : public LogReader {
 public:
     PostgresLogReader(std::string url, std::int32_t partitions, ReaderOptions options)
@@ -53,12 +58,21 @@ public:
           cursors_(static_cast<std::size_t>(partitions), 0), caught_up_(static_cast<std::size_t>(partitions), false),
           group_key_(static_cast<std::int32_t>(static_cast<std::uint32_t>(kafka_murmur2(options_.group)) & 0x7fffffffU)) {}
 
+    ~PostgresLogReader() override {
+        try {
+            flush_stores();
+        } catch (const std::exception& e) {
+            spdlog::warn("embedded log reader: storing offsets at close: {}", e.what());
+        }
+    }
+
     result<std::vector<LogRecord>> poll(std::chrono::milliseconds max_wait, std::size_t max_records) override {
         const auto deadline = std::chrono::steady_clock::now() + max_wait;
         try {
             ensure_connected();
             flush_caught_up();
             for (;;) {
+                if (std::chrono::steady_clock::now() >= next_store_) flush_stores();
                 rebalance();
                 auto records = owned_.empty() ? std::vector<LogRecord>{} : read_once(max_records);
                 if (!records.empty()) return records;
@@ -77,6 +91,7 @@ public:
             spdlog::warn("embedded log reader: {}", e.what());
             receiver_.reset();
             conn_.reset();
+            pending_stores_.clear();
             // Advisory locks died with the connection: another member may take these partitions now.
             if (!options_.group.empty() && !owned_.empty()) {
                 const PartitionList lost = owned_;
@@ -98,11 +113,7 @@ public:
 
     void store(LogPosition position) override {
         if (options_.group.empty() || !conn_) return;
-        pqxx::nontransaction tx(*conn_);
-        tx.exec_params("insert into centaur_log_group_offsets (group_name, partition, position) values ($1, $2, $3) "
-                       "on conflict (group_name, partition) do update set position = excluded.position, "
-                       "updated_at = now()",
-                       options_.group, position.partition, position.offset.value);
+        pending_stores_[position.partition] = position.offset.value;
     }
 
     PartitionList assignment() const override { return owned_; }
@@ -128,6 +139,34 @@ private:
             tx.exec_params("select pg_advisory_lock_shared($1, 0)", group_key_);
         }
         next_rebalance_ = {};
+    }
+
+    /// Writes the offsets stored since the last write, all partitions in one statement.
+    void flush_stores() {
+        next_store_ = std::chrono::steady_clock::now() + store_interval;
+        if (pending_stores_.empty() || !conn_) return;
+        pqxx::nontransaction tx(*conn_);
+        flush_stores(tx);
+    }
+
+    /// The same inside `tx`, the connection's open transaction.
+    void flush_stores(pqxx::transaction_base& tx) {
+        next_store_ = std::chrono::steady_clock::now() + store_interval;
+        if (pending_stores_.empty()) return;
+        std::string partitions = "{", positions = "{";
+        for (const auto& [partition, position] : pending_stores_) {
+            const char* sep = partitions.size() > 1 ? "," : "";
+            partitions += sep + std::to_string(partition);
+            positions += sep + std::to_string(position);
+        }
+        partitions += "}";
+        positions += "}";
+        tx.exec_params("insert into centaur_log_group_offsets (group_name, partition, position) "
+                       "select $1, u.p, u.o from unnest($2::int[], $3::bigint[]) as u(p, o) "
+                       "on conflict (group_name, partition) do update set position = excluded.position, "
+                       "updated_at = now()",
+                       options_.group, partitions, positions);
+        pending_stores_.clear();
     }
 
     /// Brings `owned_` to this member's share. Standalone readers own every partition from the first poll.
@@ -157,6 +196,7 @@ private:
             if (p % n != index) revoked.push_back(p);
         if (!revoked.empty()) {
             if (options_.on_revoked) options_.on_revoked(revoked);
+            flush_stores(tx);  // the next owner resumes after what this member stored
             for (auto p : revoked) {
                 tx.exec_params("select pg_advisory_unlock($1, $2)", group_key_, p + 1);
                 owned_.erase(std::find(owned_.begin(), owned_.end(), p));
@@ -249,6 +289,8 @@ private:
     PartitionList pending_caught_up_;
     bool first_assignment_done_ = false;
     std::chrono::steady_clock::time_point next_rebalance_{};
+    std::chrono::steady_clock::time_point next_store_{};
+    std::map<std::int32_t, std::int64_t> pending_stores_;  // partition -> last stored position, not yet written
     std::unique_ptr<pqxx::connection> conn_;
     std::unique_ptr<Receiver> receiver_;
     std::atomic<bool> woken_{false};
