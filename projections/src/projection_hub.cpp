@@ -4,6 +4,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+
 namespace centaur::projections {
 
 ProjectionHub::ProjectionHub(boost::asio::any_io_executor io) : io_(std::move(io)) {}
@@ -44,11 +46,20 @@ std::unique_ptr<ProjectionHub::Watch> ProjectionHub::watch(const std::string& ke
 }
 
 void ProjectionHub::publish(std::vector<std::pair<std::string, EventId>> advanced) {
+    publishing_.store(true, std::memory_order_relaxed);
     boost::asio::post(io_, [this, advanced = std::move(advanced)] { deliver(advanced); });
+}
+
+EventId ProjectionHub::projected(const std::string& key) const {
+    const auto it = projected_.find(key);
+    return it == projected_.end() ? EventId(0) : it->second;
 }
 
 void ProjectionHub::deliver(const std::vector<std::pair<std::string, EventId>>& advanced) {
     for (const auto& [key, id] : advanced) {
+        if (projected_.size() >= remembered_keys && !projected_.count(key)) projected_.clear();
+        auto& known = projected_[key];
+        known = std::max(known, id);
         auto range = watches_.equal_range(key);
         for (auto it = range.first; it != range.second; ++it) {
             Watch* w = it->second;

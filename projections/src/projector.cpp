@@ -79,7 +79,8 @@ void prepare(pqxx::connection& c) {
               "updated_at = " CENTAUR_TS(3) " where thread_key = $1");
     c.prepare("checkpoint",
               "insert into projection_checkpoints (projection, partition, position, updated_at) "
-              "values ($1, $2, $3, now()) on conflict (projection, partition) do update set "
+              "select $1, u.p, u.o, now() from unnest($2::int[], $3::bigint[]) as u(p, o) "
+              "on conflict (projection, partition) do update set "
               "position = greatest(projection_checkpoints.position, excluded.position), updated_at = now()");
     c.prepare("load_checkpoints", "select partition, position from projection_checkpoints where projection = $1");
     c.prepare("epoch", "select epoch from projection_epoch where id for share");
@@ -266,19 +267,26 @@ void Projector::run() {
                     apply_derived(tx, r);
             }
             fault_point("mid_projection_txn");
-            for (const auto& [partition, position] : checkpoints)
-                tx.exec_prepared("checkpoint", options_.projection, partition, position);
+            std::string checkpoint_partitions = "{", checkpoint_positions = "{";
+            for (const auto& [partition, position] : checkpoints) {
+                const char* sep = checkpoint_partitions.size() > 1 ? "," : "";
+                checkpoint_partitions += sep + std::to_string(partition);
+                checkpoint_positions += sep + std::to_string(position);
+            }
+            checkpoint_partitions += "}";
+            checkpoint_positions += "}";
+            tx.exec_prepared("checkpoint", options_.projection, checkpoint_partitions, checkpoint_positions);
             tx.commit();
             fault_point("after_projection_commit_before_store");
             applied_ += inserted.size();
             if (options_.probe) observe_commit(records, inserted);
-            for (const auto& [partition, position] : checkpoints)
-                reader_->store(LogPosition{partition, LogOffset(position)});
-
+            // Waiting writers (read-your-writes) and live feeds hear of the commit first; offsets are hints after it.
             if (hub_) {
                 std::vector<std::pair<std::string, EventId>> progress(advanced.begin(), advanced.end());
                 hub_->publish(std::move(progress));
             }
+            for (const auto& [partition, position] : checkpoints)
+                reader_->store(LogPosition{partition, LogOffset(position)});
         } catch (const std::exception& e) {
             spdlog::warn("projector: {}; re-reading from the committed checkpoint", e.what());
             if (readiness_) readiness_->set_not_ready(component, "postgres unavailable");

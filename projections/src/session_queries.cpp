@@ -13,6 +13,7 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto recheck_interval = 1s;  // cross-process projectors publish no in-process hint
+constexpr auto hub_first_wait = 250ms;  // read-your-writes waits this long for an in-process publish before a read
 
 /// Registers `sql` under `name` on this connection (a no-op when already registered with the same text).
 pqxx::result exec(pqxx::connection& c, const char* name, const char* sql, auto&&... args) {
@@ -95,8 +96,19 @@ boost::asio::awaitable<result<std::optional<ExecutionView>>> SessionQueries::act
 
 boost::asio::awaitable<result<bool>> SessionQueries::wait_projected(const ThreadKey& key, const EventUuid& uuid,
                                                                     EventId id, std::chrono::milliseconds timeout) {
-    auto watch = hub_.watch(key.str());
+    const std::string key_text = key.str();
+    auto watch = hub_.watch(key_text);
     const auto deadline = std::chrono::steady_clock::now() + timeout;
+    // A projector in this process publishes each commit to the hub: answer from it without asking Postgres, and
+    // wait for its publish first. Postgres answers when the hub cannot (another process projects the thread,
+    // or the publish takes longer than hub_first_wait).
+    if (hub_.projected(key_text) >= id) co_return true;
+    if (hub_.publishing()) {
+        const auto until = std::min(deadline, std::chrono::steady_clock::now() + hub_first_wait);
+        const EventId before(id.value - 1);
+        co_await watch->wait_beyond(before, until);
+        if (watch->latest() >= id || hub_.projected(key_text) >= id) co_return true;
+    }
     for (;;) {
         std::function<bool(pqxx::connection&)> probe = [key = key.str(), uuid = uuid.canonical(), id](pqxx::connection& c) {
             const auto rows = exec(c, "event_projected",

@@ -10,6 +10,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -52,6 +53,13 @@ public:
     std::unique_ptr<Watch> watch(const std::string& key);
     /// Records projected progress, any thread: (thread key, highest event id applied or skipped as duplicate).
     void publish(std::vector<std::pair<std::string, EventId>> advanced);
+    /// Highest event id published for `key` while the hub remembered it (the last `remembered_keys` keys
+    /// published; 0 when unknown): a floor of what Postgres shows for the key, never above it.
+    EventId projected(const std::string& key) const;
+    /// True once anything was published: a projector (or live feed) in this process reports progress here.
+    bool publishing() const { return publishing_.load(std::memory_order_relaxed); }
+    /// Keys `projected` remembers at most; past that the memory starts over (a hint only: callers then read Postgres).
+    static constexpr std::size_t remembered_keys = 16384;
     /// Number of live watches (tests, metrics).
     std::size_t watch_count() const;
 
@@ -59,6 +67,8 @@ private:
     void deliver(const std::vector<std::pair<std::string, EventId>>& advanced);
     boost::asio::any_io_executor io_;
     std::unordered_multimap<std::string, Watch*> watches_;
+    std::unordered_map<std::string, EventId> projected_;
+    std::atomic<bool> publishing_{false};
 };
 
 }  // namespace centaur::projections
