@@ -7,6 +7,9 @@
 
 #include <boost/json.hpp>
 
+#include <memory>
+#include <mutex>
+#include <unordered_set>
 #include <variant>
 
 namespace centaur::ingest {
@@ -90,10 +93,32 @@ json::value context_of(const ThreadKey& key) {
     return ctx;
 }
 
+/// Thread keys known to have a session, so a write to one needs no session read. Sessions are never deleted and a
+/// rebuilt projection holds the same sessions, so a key once seen stays true. Bounded: past `capacity` keys it
+/// forgets them all (the next write of each reads the session again). Thread-safe.
+class KnownSessions {
+public:
+    bool contains(const ThreadKey& key) const {
+        std::lock_guard lock(mutex_);
+        return keys_.count(key.str()) > 0;
+    }
+    void add(const ThreadKey& key) {
+        std::lock_guard lock(mutex_);
+        if (keys_.size() >= capacity) keys_.clear();
+        keys_.insert(key.str());
+    }
+
+private:
+    static constexpr std::size_t capacity = 65536;
+    mutable std::mutex mutex_;
+    std::unordered_set<std::string> keys_;
+};
+
 struct Routes {
     EventLog& log;
     SessionStore& store;
     SessionRoutesOptions options;
+    std::shared_ptr<KnownSessions> known = std::make_shared<KnownSessions>();
 
     /// Appends and waits (bounded) for the projection to show the event. A 5xx response on failure.
     awaitable<std::optional<Response>> append_and_wait(EventEnvelope event, bool require_projection) {
@@ -184,9 +209,11 @@ struct Routes {
 
     /// 404 unless the thread has a session; 503 when the store is down.
     awaitable<std::optional<Response>> require_session(const ThreadKey& key) {
+        if (known->contains(key)) co_return std::nullopt;
         auto session = co_await store.get_session(key);
         if (!session) co_return error_response(503, store_down);
         if (!*session) co_return error_response(404, "session not found");
+        known->add(key);
         co_return std::nullopt;
     }
 
