@@ -1,6 +1,6 @@
-#include <centaur/core/metric_labels.hpp>
-#include <centaur/core/logging.hpp>
 #include <centaur/core/fault_point.hpp>
+#include <centaur/core/logging.hpp>
+#include <centaur/core/metric_labels.hpp>
 #include <centaur/processors/redaction.hpp>
 #include <centaur/processors/session_processor.hpp>
 #include <centaur/processors/thread_state.hpp>
@@ -77,9 +77,9 @@ struct Thread {
     std::unique_ptr<TurnTracker> tracker;
     bool first_token_sent = false;
     Clock::time_point started_at;
+    std::optional<Clock::time_point> metered_start;  ///< start of the active execution, when this process started it
     std::string turn_execution_id;                ///< the execution this process started (for its turn log line)
     std::optional<std::int64_t> turn_first_event_id;  ///< event id of its session.execution_started
-    std::optional<Clock::time_point> metered_start;  ///< start of the active execution, when this process started it
     std::uint64_t generation = 0;        ///< bumped per execution start; stale coroutines compare it
     asio::steady_timer max_timer;
     asio::steady_timer idle_timer;
