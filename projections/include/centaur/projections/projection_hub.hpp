@@ -1,8 +1,9 @@
 #pragma once
 // In-process wake-ups: the projector publishes "thread K is projected up to event E" after each commit; the
 // events stream's live feeds (one watch per thread per process, shared by all its clients) and read-your-writes
-// waits watch a thread and wake when it moves. A hint only: readers always read Postgres, so a missed or
-// coalesced wake-up costs latency, never data.
+// waits watch a thread and wake when it moves. Streams always read the events from Postgres, so a missed or
+// coalesced wake-up costs latency, never data; read-your-writes may answer from `projected` alone, because a
+// publish always follows the commit it reports.
 
 #include <centaur/schemas/ids.hpp>
 
