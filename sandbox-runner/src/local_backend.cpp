@@ -208,6 +208,12 @@ asio::awaitable<void> LocalSandboxBackend::shutdown() {
     if (shut_down_) co_return;
     shut_down_ = true;
     if (reap_timer_) reap_timer_->cancel();
+    // A warm-pool fill in flight runs on `this`: let it see shut_down_ and end (it stops what it just made)
+    // before the caller may destroy the backend.
+    while (filling_) {
+        asio::steady_timer tick(executor_, std::chrono::milliseconds(5));
+        co_await tick.async_wait(use_tuple);
+    }
     while (!warm_.empty()) {
         auto sandbox = std::move(warm_.front());
         warm_.pop_front();

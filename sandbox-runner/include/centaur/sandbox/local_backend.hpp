@@ -102,7 +102,8 @@ public:
     int reap_orphans();
     /// Starts the warm pool filling and the periodic reaper (both optional by options). Idempotent.
     void start_background();
-    /// Stops the reaper and every warm sandbox. Call before the io_context goes away. Idempotent.
+    /// Stops the reaper and every warm sandbox, after waiting for a warm-pool fill in flight to end (it holds
+    /// `this`). Call, and let it complete, before the backend or the io_context goes away. Idempotent.
     boost::asio::awaitable<void> shutdown();
     /// Live sandboxes counted against running_limit, and creates waiting for a slot.
     std::uint32_t live_sandboxes() const;
