@@ -445,9 +445,12 @@ TEST_P(EventLogContract, WakeEndsABlockedPollPromptly) {
     EXPECT_LT(Clock::now() - started, 2s) << "a stopping consumer must not wait out its poll";
 }
 
-TEST_P(EventLogContract, UnreachableServerGivesAClearErrorWithinABound) {
+/// The contract cases that need a server to lose: every backend but the in-memory one.
+class ServedEventLogContract : public EventLogContract {};
+
+TEST_P(ServedEventLogContract, UnreachableServerGivesAClearErrorWithinABound) {
     auto got = backend_->unreachable(io_);
-    if (!got) GTEST_SKIP() << "the in-memory log has no server";
+    ASSERT_TRUE(got) << GetParam().name << " has no server to make unreachable";
     EXPECT_NE(got->first, "no error");
     EXPECT_LT(got->second, 15s) << got->first;
     std::cout << "error: " << got->first << " after "
@@ -457,6 +460,8 @@ TEST_P(EventLogContract, UnreachableServerGivesAClearErrorWithinABound) {
 INSTANTIATE_TEST_SUITE_P(Memory, EventLogContract, ::testing::Values(BackendParam{"memory", &make_memory}));
 INSTANTIATE_TEST_SUITE_P(Embedded, EventLogContract, ::testing::Values(BackendParam{"postgres", &make_postgres}));
 INSTANTIATE_TEST_SUITE_P(Kafka, EventLogContract, ::testing::Values(BackendParam{"kafka", &make_kafka}));
+INSTANTIATE_TEST_SUITE_P(Embedded, ServedEventLogContract, ::testing::Values(BackendParam{"postgres", &make_postgres}));
+INSTANTIATE_TEST_SUITE_P(Kafka, ServedEventLogContract, ::testing::Values(BackendParam{"kafka", &make_kafka}));
 
 }  // namespace
 }  // namespace centaur::log
