@@ -101,6 +101,8 @@ std::vector<OptionSpec> option_specs() {
          "remote backend: comma-separated runner URLs http://host:port (placement by load)"},
         {"session-sandbox-runner-token", "SESSION_SANDBOX_RUNNER_TOKEN", "", "remote backend: the runners' bearer token",
          false, true},
+        {"session-sandbox-runner-wait-ms", "SESSION_SANDBOX_RUNNER_WAIT_MS", "15000",
+         "remote backend: how long a sandbox create waits for a runner that can take it (a runner restarting)"},
         {"session-sandbox-workload", "SESSION_SANDBOX_WORKLOAD", "mock",
          "workload run in sandboxes: mock, codex-app-server"},
         {"codex-dir", "CENTAUR_CODEX_DIR", "",
@@ -294,6 +296,10 @@ sandbox::RemoteBackendOptions remote_sandbox_options(const Config& config) {
     o.runner_urls = config.get_list("session-sandbox-runner-urls");
     o.token = config.get("session-sandbox-runner-token");
     if (o.runner_urls.empty()) die("SESSION_SANDBOX_RUNNER_URLS is required with SESSION_SANDBOX_BACKEND=remote");
+    std::string error;
+    const auto wait = config.get_int("session-sandbox-runner-wait-ms", 0, 3'600'000, &error);
+    if (!wait) die(error);
+    o.placement_wait = std::chrono::milliseconds(*wait);
     return o;
 }
 

@@ -558,13 +558,14 @@ struct RemoteSandboxBackend::Impl {
         co_return *out;
     }
 
-    /// Runner indexes to try, best first: healthy ones by running + queued + in flight, ties rotating.
-    std::vector<std::size_t> placement(const std::vector<RunnerLoad>& loads) {
+    /// Runner indexes to try, best first: healthy ones by running + queued + in flight, ties rotating. Unhealthy
+    /// runners are logged unless `quiet` (a create retrying its placement).
+    std::vector<std::size_t> placement(const std::vector<RunnerLoad>& loads, bool quiet = false) {
         std::vector<std::size_t> order;
         for (std::size_t i = 0; i < loads.size(); ++i) {
             if (loads[i].healthy) {
                 order.push_back(i);
-            } else {
+            } else if (!quiet) {
                 spdlog::warn("runner {} skipped: {}", loads[i].url, loads[i].error);
             }
         }
@@ -595,41 +596,51 @@ awaitable<std::vector<RunnerLoad>> RemoteSandboxBackend::loads() {
 
 awaitable<result<std::shared_ptr<Sandbox>>> RemoteSandboxBackend::create(SandboxSpec spec) {
     auto impl = impl_;
-    auto self = impl;
-    const auto loads = co_await impl->loads(std::move(self));
-    const auto order = impl->placement(loads);
-    if (order.empty()) {
-        spdlog::error("remote sandbox create for {}: no healthy runner", spec.thread_key);
-        co_return errc::sandbox_failed;
-    }
+    const auto& options = impl->client->options;
+    const auto deadline = Clock::now() + options.placement_wait;
     const std::string body = create_body(spec);
-    for (const auto i : order) {
-        Endpoint runner = impl->runners[i];
-        std::string target(proto::sandboxes_path);
-        std::string request_body = body;
-        ++impl->in_flight[runner.url];
-        Endpoint call_runner = runner;
-        auto r = co_await impl->client->call(std::move(call_runner), bhttp::verb::post, std::move(target), std::move(request_body),
-                                             impl->client->options.create_timeout);
-        --impl->in_flight[runner.url];
-        if (!r) {
-            spdlog::warn("remote sandbox create for {}: runner {} failed: {}; trying the next one", spec.thread_key,
-                         runner.url, r.error().message());
-            continue;
+    asio::steady_timer retry_timer(impl->client->executor);
+    for (bool waiting = false;; waiting = true) {
+        auto self = impl;
+        const auto loads = co_await impl->loads(std::move(self));
+        const auto order = impl->placement(loads, waiting);
+        for (const auto i : order) {
+            Endpoint runner = impl->runners[i];
+            std::string target(proto::sandboxes_path);
+            std::string request_body = body;
+            ++impl->in_flight[runner.url];
+            Endpoint call_runner = runner;
+            auto r = co_await impl->client->call(std::move(call_runner), bhttp::verb::post, std::move(target),
+                                                 std::move(request_body), options.create_timeout);
+            --impl->in_flight[runner.url];
+            if (!r) {
+                spdlog::warn("remote sandbox create for {}: runner {} failed: {}; trying the next one", spec.thread_key,
+                             runner.url, r.error().message());
+                continue;
+            }
+            auto o = object_of(*r);
+            if (r->status == status_ok && o && !string_at(*o, "sandbox_id").empty()) {
+                const bool prewarmed = o->if_contains("prewarmed") && o->at("prewarmed") == true;
+                const json::object* queued = o->if_contains("queued") ? o->at("queued").if_object() : nullptr;
+                if (queued && spec.on_queued)
+                    spec.on_queued(count_at(*queued, "position"), count_at(*queued, "limit"), count_at(*queued, "running"));
+                spdlog::info("remote sandbox {} for {} on {}", string_at(*o, "sandbox_id"), spec.thread_key, runner.url);
+                co_return impl->adopt(runner, string_at(*o, "sandbox_id"), SandboxStatus::running, prewarmed);
+            }
+            spdlog::error("remote sandbox create for {} on {} failed: {}", spec.thread_key, runner.url, error_of(*r));
+            co_return errc::sandbox_failed;
         }
-        auto o = object_of(*r);
-        if (r->status == status_ok && o && !string_at(*o, "sandbox_id").empty()) {
-            const bool prewarmed = o->if_contains("prewarmed") && o->at("prewarmed") == true;
-            const json::object* queued = o->if_contains("queued") ? o->at("queued").if_object() : nullptr;
-            if (queued && spec.on_queued)
-                spec.on_queued(count_at(*queued, "position"), count_at(*queued, "limit"), count_at(*queued, "running"));
-            spdlog::info("remote sandbox {} for {} on {}", string_at(*o, "sandbox_id"), spec.thread_key, runner.url);
-            co_return impl->adopt(runner, string_at(*o, "sandbox_id"), SandboxStatus::running, prewarmed);
+        if (Clock::now() + options.placement_retry > deadline) {
+            spdlog::error("remote sandbox create for {}: no runner took it within {} ms", spec.thread_key,
+                          options.placement_wait.count());
+            co_return errc::sandbox_failed;
         }
-        spdlog::error("remote sandbox create for {} on {} failed: {}", spec.thread_key, runner.url, error_of(*r));
-        co_return errc::sandbox_failed;
+        if (!waiting)
+            spdlog::warn("remote sandbox create for {}: no runner can take it; retrying for up to {} ms",
+                         spec.thread_key, options.placement_wait.count());
+        retry_timer.expires_after(options.placement_retry);
+        co_await retry_timer.async_wait(use_tuple);
     }
-    co_return errc::sandbox_failed;
 }
 
 awaitable<std::vector<std::string>> RemoteSandboxBackend::drain_idle() {

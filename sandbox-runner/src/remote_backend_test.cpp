@@ -101,6 +101,7 @@ protected:
         o.runner_urls = std::move(urls);
         o.token = runner_token;
         o.reconnect_window = 1s;
+        o.placement_wait = 0ms;  // a create with no runner to take it fails at once (the wait has its own tests)
         return o;
     }
 
@@ -467,6 +468,37 @@ TEST_P(RemoteBackendTest, PlacementSpreadsByLoadAndSkipsADeadRunner) {
         EXPECT_EQ(RemoteSandboxBackend::runner_of(*sandbox), b.url);
     }
     EXPECT_EQ(list(backend, b.url).size(), 7U);
+}
+
+TEST_P(RemoteBackendTest, ACreateWaitsForARunnerThatIsRestartingAndLandsOnIt) {
+    const auto port = std::to_string(centaur::test_support::free_tcp_port());
+    auto opts = options({"http://127.0.0.1:" + port});
+    opts.placement_wait = test_timeout;
+    RemoteSandboxBackend backend(io_.get_executor(), opts);
+    std::optional<result<std::shared_ptr<Sandbox>>> created;
+    asio::co_spawn(io_, backend.create(SandboxSpec{"cli:waiting", "codex", {}}),
+                   [&created](std::exception_ptr, result<std::shared_ptr<Sandbox>> r) { created = std::move(r); });
+    EXPECT_FALSE(run_until([&] { return created.has_value(); }, quiet_period)) << "the create gave up at once";
+    auto& runner = start_runner({"/bin/cat"}, {"--listen", "127.0.0.1:" + port});
+    ASSERT_TRUE(run_until([&] { return created.has_value(); }));
+    ASSERT_TRUE(*created) << created->error().message();
+    sandboxes_.push_back(**created);
+    EXPECT_EQ(RemoteSandboxBackend::runner_of(***created), runner.url);
+    EXPECT_EQ(list(backend, runner.url).size(), 1U);
+}
+
+TEST_P(RemoteBackendTest, ACreateWithNoRunnerFailsWhenItsWaitIsOver) {
+    const std::string dead = "http://127.0.0.1:" + std::to_string(centaur::test_support::free_tcp_port());
+    auto opts = options({dead});
+    opts.placement_wait = 600ms;
+    RemoteSandboxBackend backend(io_.get_executor(), opts);
+    const auto started = std::chrono::steady_clock::now();
+    auto created = run(backend.create(SandboxSpec{"cli:nobody", "codex", {}}));
+    const auto waited = std::chrono::steady_clock::now() - started;
+    ASSERT_FALSE(created);
+    EXPECT_EQ(created.error(), errc::sandbox_failed);
+    EXPECT_GE(waited, 350ms) << "placement was not retried";
+    EXPECT_LT(waited, test_timeout);
 }
 
 INSTANTIATE_TEST_SUITE_P(Runner, RemoteBackendTest, ::testing::Values(RunnerMode::bubblewrap, RunnerMode::plain),
