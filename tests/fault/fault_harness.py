@@ -3,7 +3,9 @@
 
 Runs its own Postgres cluster (scripts/ensure-postgres with CENTAUR_PG_DIR under --work-dir; never the shared
 server on 5432) and, with --kafka, its own broker (scripts/ensure-kafka with CENTAUR_KAFKA_DIR under --work-dir).
-The roles run as separate processes of centaur-api-server (CENTAUR_ROLES=ingest / api / processor / projector).
+The roles run as separate processes of centaur-api-server (CENTAUR_ROLES=ingest / api / processor / projector),
+and the sandboxes in a separate `centaur-sandbox-runner serve` process (the processor on SESSION_SANDBOX_BACKEND=remote;
+--sandbox-backend local keeps them inside the processor).
 Every thread has a session, M executions submitted one after another to ingest (each with an idempotency key,
 retried until ingest answers), and one attached SSE client on api (curl, resuming with Last-Event-ID after every
 drop).
@@ -33,7 +35,7 @@ import urllib.error
 import urllib.request
 
 TERMINALS = {"session.execution_completed", "session.execution_failed", "session.execution_cancelled"}
-ROLES = ("ingest", "api", "processor", "projector")
+ROLES = ("ingest", "api", "processor", "projector", "runner")
 SPAWNED = []  # every Role and Client, so that no process outlives the harness
 
 
@@ -48,11 +50,13 @@ def free_port():
 
 
 class Role:
-    """One centaur-api-server process with one role; restartable. Owned by the harness main thread and the chaos
+    """One process of a role, restartable on the same port: centaur-api-server with CENTAUR_ROLES=<name>, or (with
+    `argv`) another program whose command line names the port. Owned by the harness main thread and the chaos
     thread (kill/stop/cont/start are serialised by `lock`)."""
 
-    def __init__(self, name, binary, env, log_dir):
+    def __init__(self, name, binary, env, log_dir, argv=None, health="/healthz"):
         self.name, self.binary, self.env, self.log_dir = name, binary, env, log_dir
+        self.argv, self.health = argv, health  # argv: port -> command line
         self.port = free_port()
         self.proc = None
         self.starts = 0
@@ -67,7 +71,8 @@ class Role:
             self.armed = bool(extra_env)
             self.starts += 1
             out = open(os.path.join(self.log_dir, f"{self.name}.{self.starts}.log"), "wb")
-            self.proc = subprocess.Popen([self.binary], env=env, stdout=out, stderr=subprocess.STDOUT,
+            cmd = self.argv(self.port) if self.argv else [self.binary]
+            self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
             out.close()
 
@@ -78,7 +83,7 @@ class Role:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode} while starting "
                                    f"(log {self.log_dir}/{self.name}.{self.starts}.log)")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{self.health}", timeout=2) as r:
                     if r.status == 200:
                         return
             except OSError:
@@ -288,6 +293,9 @@ def main():
     ap.add_argument("--inputs", type=int, default=20, help="inputs (executions) per thread")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--kafka", action="store_true", help="Kafka event log on a private broker (else embedded)")
+    ap.add_argument("--sandbox-backend", default="remote", choices=("remote", "local"),
+                    help="remote: sandboxes in a centaur-sandbox-runner process (a role, killed like the others); "
+                         "local: inside the processor")
     ap.add_argument("--kills-per-role", type=int, default=3)
     ap.add_argument("--postgres-restarts", type=int, default=1)
     ap.add_argument("--fault-point", default="",
@@ -358,9 +366,27 @@ def run(args, rng, started, deadline, work, src, base_env, pg_env, kafka_env):
             raise RuntimeError(f"ensure-kafka: {out.stderr.strip()[-2000:]}")
         server_env.update(CENTAUR_KAFKA_BROKERS=out.stdout.strip(), CENTAUR_KAFKA_TOPIC=f"fault.{args.seed}")
 
-    binary = os.path.join(os.path.abspath(args.bin_dir), "centaur-api-server")
-    roles = {n: Role(n, binary, server_env, os.path.join(work, "logs")) for n in ROLES}
-    for n in ROLES:  # ingest first: it applies the migrations before the others connect
+    bin_dir = os.path.abspath(args.bin_dir)
+    binary = os.path.join(bin_dir, "centaur-api-server")
+    logs = os.path.join(work, "logs")
+    roles = {}
+    if args.sandbox_backend == "remote":
+        # The runner keeps its port across restarts; a sandbox whose processor died is stopped 10 s after its
+        # stream was dropped (--orphan-timeout-secs), as it would be in production after 60 s.
+        runner_bin = os.path.join(bin_dir, "centaur-sandbox-runner")
+        runner_argv = lambda port: [runner_bin, "serve", "--listen", f"127.0.0.1:{port}",
+                                    "--workspace-root", os.path.join(work, "sbx"), "--running-limit", "0",
+                                    "--orphan-timeout-secs", "10", "--env", "PATH=/usr/local/bin:/usr/bin:/bin",
+                                    "--", os.path.join(bin_dir, "centaur-mock-agent")]
+        roles["runner"] = Role("runner", runner_bin, base_env, logs, argv=runner_argv, health="/v1/health")
+        server_env.update(SESSION_SANDBOX_BACKEND="remote",
+                          SESSION_SANDBOX_RUNNER_URLS=f"http://127.0.0.1:{roles['runner'].port}")
+    for n in ("ingest", "api", "processor", "projector"):
+        roles[n] = Role(n, binary, server_env, logs)
+    # ingest first: it applies the migrations before the others connect; the runner before the processor.
+    for n in ("ingest", "api", "runner", "processor", "projector"):
+        if n not in roles:
+            continue
         armed = {"CENTAUR_TEST_FAULT_POINT": args.fault_point} if args.fault_point and n == args.fault_role else None
         roles[n].start(armed)
         roles[n].wait_ready(60)
@@ -370,15 +396,15 @@ def run(args, rng, started, deadline, work, src, base_env, pg_env, kafka_env):
     stats = Stats(args.threads * args.inputs)
     failures, retries = [], [0]
     clients = [Client(api_url, f"fault:{args.seed}:{t}", stats) for t in range(args.threads)]
-    counts = {"kill_" + n: 0 for n in ROLES}
+    counts = {"kill_" + n: 0 for n in roles}
     counts.update(postgres_restarts=0, broker_restarts=0, stalls=0, client_drops=0)
     if args.fault_point:
         counts["fault_point"] = f"{args.fault_role}:{args.fault_point}"
 
     # The fault plan: every action at a progress point in [0.2, 0.85], in a seeded order.
-    plan = [("kill", n) for n in ROLES for _ in range(args.kills_per_role)]
+    plan = [("kill", n) for n in roles for _ in range(args.kills_per_role)]
     plan += [("restart_postgres", None)] * args.postgres_restarts + ([("restart_broker", None)] if args.kafka else [])
-    plan += [("stall", rng.choice(ROLES)) for _ in range(args.stalls)]
+    plan += [("stall", rng.choice(sorted(roles))) for _ in range(args.stalls)]
     plan += [("drop_clients", None) for _ in range(args.client_drops)]
     points = sorted(rng.uniform(0.2, 0.85) for _ in plan)
     rng.shuffle(plan)
