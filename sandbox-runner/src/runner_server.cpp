@@ -3,6 +3,7 @@
 #include "runner_protocol.hpp"
 #include "wake_list.hpp"
 
+#include <centaur/core/fault_point.hpp>
 #include <centaur/http/server.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -287,6 +288,7 @@ private:
             if (ex) spdlog::error("runner: stdout pump ended by an exception");
         });
         spdlog::info("runner: sandbox {} created for {} ({} live)", id, thread_key, entries_.size());
+        fault_point("runner_after_create_before_reply");
         co_return created_json(id, e->sandbox->prewarmed(), *queued);
     }
 

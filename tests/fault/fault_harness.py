@@ -309,7 +309,7 @@ def main():
     ap.add_argument("--full", action="store_true", help="full form: 100 threads, >= 100,000 events")
     args = ap.parse_args()
     if args.full:
-        args.threads, args.inputs, args.min_events = 100, max(args.inputs, 95), max(args.min_events, 100_000)
+        args.threads, args.inputs, args.min_events = 100, max(args.inputs, 110), max(args.min_events, 100_000)
         args.timeout = max(args.timeout, 1800)
     if args.seed is None:
         args.seed = int(os.environ.get("CENTAUR_FAULT_SEED", "0")) or random.randrange(1, 1 << 31)

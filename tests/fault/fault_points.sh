@@ -5,9 +5,9 @@
 # once, one terminal per turn, seq 1..n, ids increasing, clients equal to the projection). The point must be
 # reached exactly once per run, so a point that stopped being passed fails the loop.
 # Usage: fault_points.sh <bin dir> <source dir> <work dir> [--kafka]
-#   embedded log: the projector, processor and embedded-log points; --kafka: the Kafka consumer's point, on a
-#   private broker (a longer bound: the broker starts within it, and the restarted member waits for the group to
-#   rebalance).
+#   embedded log: the projector, processor, embedded-log and sandbox-runner points; --kafka: the Kafka consumer's
+#   point, on a private broker (a longer bound: the broker starts within it, and the restarted member waits for the
+#   group to rebalance).
 set -euo pipefail
 bin=$1 src=$2 work=$3
 mode=${4:-}
@@ -17,7 +17,8 @@ if [ "$mode" = "--kafka" ]; then
   timeout=240
 else
   points="mid_projection_txn:projector after_projection_commit_before_store:projector
-          after_append_before_checkpoint:processor mid_log_append_txn:ingest after_log_commit_before_ack:ingest"
+          after_append_before_checkpoint:processor mid_log_append_txn:ingest after_log_commit_before_ack:ingest
+          runner_after_create_before_reply:runner"
 fi
 rc=0
 for entry in $points; do

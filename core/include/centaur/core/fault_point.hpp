@@ -14,6 +14,9 @@
 //                                        offsets not yet stored (the next owner re-reads; the consumer dedups)
 //   slack_after_post_before_started      Slack reply streamer: Slack created the reply's message, its ts is not
 //                                        recorded (the restart finds the message by its recorded intent)
+//   runner_after_create_before_reply     sandbox runner: a sandbox started, its creator not answered (the runner's
+//                                        sandboxes die with it; the client places the create again once a runner
+//                                        answers, and the execution still ends exactly once)
 
 #include <string_view>
 
