@@ -559,16 +559,24 @@ def run(args, rng, started, deadline, work, src, base_env, pg_env, kafka_env):
                             f"({len(c.frames)} frames, {len(projected)} events)")
         failures += [f"{where}: client: {x}" for x in c.violations]
 
-    outcome = {}
+    outcome, failed_by_reason = {}, {}
     for v in rows.values():
         for e in v:
             if e["event_type"] in TERMINALS:
                 outcome[e["event_type"]] = outcome.get(e["event_type"], 0) + 1
+            if e["event_type"] == "session.execution_failed":
+                try:
+                    reason = json.loads(e["data"]).get("reason") or "none given"
+                except (ValueError, AttributeError):
+                    reason = "unreadable"
+                failed_by_reason[reason] = failed_by_reason.get(reason, 0) + 1
     if events < args.min_events:
         failures.append(f"projection holds {events} events, fewer than --min-events {args.min_events}")
     elapsed = time.time() - started
     log(f"seed {args.seed}: {args.threads} threads, {args.threads * args.inputs} inputs, {events} events, "
         f"{terminal_count} terminal events {outcome}, in {elapsed:.1f}s")
+    if failed_by_reason:
+        log("failed executions by reason: " + ", ".join(f"{k} {n}" for k, n in sorted(failed_by_reason.items())))
     log("faults: " + ", ".join(f"{k} {v}" for k, v in counts.items()) +
         f"; client connects {sum(c.connects for c in clients)}, stream errors "
         f"{sum(c.stream_errors for c in clients)}, request retries {retries[0]}")
