@@ -1,5 +1,7 @@
 #include <centaur/schemas/ids.hpp>
 
+#include <centaur/schemas/hex.hpp>
+
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -8,8 +10,6 @@
 
 namespace centaur {
 namespace {
-
-constexpr char hex_digits[] = "0123456789abcdef";
 
 std::uint64_t load_be(const unsigned char* p) {
     std::uint64_t v = 0;
@@ -22,13 +22,6 @@ EventUuid from_bytes(const unsigned char* bytes, unsigned version) {
     u.hi = (u.hi & ~0xF000ULL) | (std::uint64_t{version} << 12);       // version nibble
     u.lo = (u.lo & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;     // RFC 4122 variant
     return u;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 }  // namespace
@@ -51,7 +44,7 @@ bool EventUuid::parse(std::string_view text, EventUuid& out) {
     for (std::size_t i = 0; i < text.size(); ++i) {
         const char c = text[i];
         if (c == '-' && text.size() == 36 && (i == 8 || i == 13 || i == 18 || i == 23)) continue;
-        const int v = hex_value(c);
+        const int v = schemas::hex_value(c);
         if (v < 0 || digits >= 32) return false;
         parts[digits / 16] = (parts[digits / 16] << 4) | static_cast<std::uint64_t>(v);
         ++digits;
@@ -64,8 +57,8 @@ bool EventUuid::parse(std::string_view text, EventUuid& out) {
 std::string EventUuid::hex() const {
     std::string s(32, '0');
     for (int i = 0; i < 16; ++i) {
-        s[15 - i] = hex_digits[(hi >> (4 * i)) & 0xF];
-        s[31 - i] = hex_digits[(lo >> (4 * i)) & 0xF];
+        s[15 - i] = schemas::hex_digit(static_cast<unsigned>(hi >> (4 * i)));
+        s[31 - i] = schemas::hex_digit(static_cast<unsigned>(lo >> (4 * i)));
     }
     return s;
 }
