@@ -26,6 +26,8 @@
 
 #include "samples.hpp"
 
+#include <centaur/schemas/hex.hpp>
+
 #include <openssl/hmac.h>
 #include <unistd.h>
 
@@ -175,12 +177,8 @@ std::string hmac_hex(const std::string& key, const std::string& data) {
     unsigned int len = 0;
     HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
          data.size(), mac, &len);
-    static constexpr char digits[] = "0123456789abcdef";
     std::string out;
-    for (unsigned int i = 0; i < len; ++i) {
-        out.push_back(digits[mac[i] >> 4]);
-        out.push_back(digits[mac[i] & 0xf]);
-    }
+    centaur::schemas::append_hex(out, mac, len);
     return out;
 }
 

@@ -1,5 +1,7 @@
 #include <centaur/core/logging.hpp>
 
+#include <centaur/schemas/hex.hpp>
+
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
@@ -124,7 +126,6 @@ std::string_view level_name(spdlog::level::level_enum level) {
 
 /// Appends `s` as a JSON string body (no quotes); invalid UTF-8 becomes U+FFFD.
 void append_escaped(std::string& out, std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
     for (std::size_t i = 0; i < s.size();) {
         const auto c = static_cast<unsigned char>(s[i]);
         if (c < 0x80) {
@@ -137,8 +138,7 @@ void append_escaped(std::string& out, std::string_view s) {
                 default:
                     if (c < 0x20 || c == 0x7f) {
                         out += "\\u00";
-                        out += hex[c >> 4];
-                        out += hex[c & 0xf];
+                        schemas::append_hex(out, &c, 1);
                     } else {
                         out += static_cast<char>(c);
                     }

@@ -2,20 +2,12 @@
 
 #include <centaur/http/types.hpp>
 
+#include <centaur/schemas/hex.hpp>
+
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
 namespace centaur::http {
-namespace {
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-}  // namespace
 
 std::optional<std::string_view> Request::header(std::string_view lower_name) const {
     auto it = headers.find(std::string(lower_name));
@@ -62,8 +54,8 @@ bool percent_decode(std::string_view in, std::string& out, bool plus_is_space) {
         const char c = in[i];
         if (c == '%') {
             if (i + 2 >= in.size()) return false;
-            const int hi = hex_value(in[i + 1]);
-            const int lo = hex_value(in[i + 2]);
+            const int hi = schemas::hex_value(in[i + 1]);
+            const int lo = schemas::hex_value(in[i + 2]);
             if (hi < 0 || lo < 0) return false;
             out.push_back(static_cast<char>(hi * 16 + lo));
             i += 2;

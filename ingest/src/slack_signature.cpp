@@ -1,5 +1,7 @@
 #include "slack_signature.hpp"
 
+#include <centaur/schemas/hex.hpp>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -34,12 +36,8 @@ std::string slack_signature(std::string_view secret, std::string_view timestamp,
     unsigned int mac_len = 0;
     HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
          reinterpret_cast<const unsigned char*>(base.data()), base.size(), mac.data(), &mac_len);
-    static constexpr char hex[] = "0123456789abcdef";
     std::string out(version_prefix);
-    for (unsigned int i = 0; i < mac_len; ++i) {
-        out.push_back(hex[mac[i] >> 4]);
-        out.push_back(hex[mac[i] & 0xf]);
-    }
+    schemas::append_hex(out, mac.data(), mac_len);
     return out;
 }
 

@@ -1,5 +1,6 @@
 #include <centaur/ingest/stream_tokens.hpp>
 
+#include <centaur/schemas/hex.hpp>
 #include <centaur/schemas/thread_key.hpp>
 
 #include <boost/json.hpp>
@@ -18,17 +19,6 @@ namespace {
 
 constexpr std::string_view version_prefix = "v1.";
 
-std::string hex(const unsigned char* data, std::size_t size) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(size * 2);
-    for (std::size_t i = 0; i < size; ++i) {
-        out.push_back(digits[data[i] >> 4]);
-        out.push_back(digits[data[i] & 15]);
-    }
-    return out;
-}
-
 }  // namespace
 
 StreamTokens::StreamTokens(std::string secret, std::chrono::seconds ttl) : secret_(std::move(secret)), ttl_(ttl) {
@@ -46,7 +36,9 @@ std::string StreamTokens::sign(std::string_view expiry, std::string_view thread_
     unsigned int mac_size = 0;
     HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
          reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &mac_size);
-    return hex(mac, mac_size);
+    std::string out;
+    schemas::append_hex(out, mac, mac_size);
+    return out;
 }
 
 std::string StreamTokens::mint(std::string_view thread_key, Clock::time_point now) const {

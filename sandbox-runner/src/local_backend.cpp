@@ -6,6 +6,8 @@
 #include "local_sandbox.hpp"
 #include "process_spawn.hpp"
 
+#include <centaur/schemas/hex.hpp>
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -58,12 +60,8 @@ std::string new_sandbox_id() {
         CENTAUR_ASSERT(n > 0, "getrandom failed");
         filled += static_cast<std::size_t>(n);
     }
-    static constexpr char hex_digits[] = "0123456789abcdef";
     std::string id = sandbox_id_prefix;
-    for (const unsigned char byte : bytes) {
-        id.push_back(hex_digits[byte >> 4]);
-        id.push_back(hex_digits[byte & 0x0f]);
-    }
+    schemas::append_hex(id, bytes.data(), bytes.size());
     return id;
 }
 

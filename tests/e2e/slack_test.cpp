@@ -1,6 +1,7 @@
 // End-to-end: Slack Events API webhooks into the real centaur-api-server (signed with the app's secret, sent
 // over HTTP like Slack does), and the agent's reply streamed into a fake Slack Web API server run by this test.
 
+#include <centaur/schemas/hex.hpp>
 #include <centaur/test_support/test_support.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -237,12 +238,8 @@ std::string sign(const std::string& timestamp, const std::string& body, const st
     unsigned int len = 0;
     HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(base.data()),
          base.size(), mac, &len);
-    static constexpr char hex[] = "0123456789abcdef";
     std::string out = "v0=";
-    for (unsigned i = 0; i < len; ++i) {
-        out.push_back(hex[mac[i] >> 4]);
-        out.push_back(hex[mac[i] & 0xf]);
-    }
+    schemas::append_hex(out, mac, len);
     return out;
 }
 
