@@ -1,6 +1,7 @@
 #include <centaur/core/fault_point.hpp>
 #include <centaur/log/postgres_event_log.hpp>
 #include <centaur/log/log_probe.hpp>
+#include <centaur/pg/array_literal.hpp>
 #include <centaur/pg/pool.hpp>
 #include <centaur/schemas/partitioner.hpp>
 
@@ -16,6 +17,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <ranges>
 #include <thread>
 
 namespace centaur::log {
@@ -153,14 +155,8 @@ private:
     void flush_stores(pqxx::transaction_base& tx) {
         next_store_ = std::chrono::steady_clock::now() + store_interval;
         if (pending_stores_.empty()) return;
-        std::string partitions = "{", positions = "{";
-        for (const auto& [partition, position] : pending_stores_) {
-            const char* sep = partitions.size() > 1 ? "," : "";
-            partitions += sep + std::to_string(partition);
-            positions += sep + std::to_string(position);
-        }
-        partitions += "}";
-        positions += "}";
+        const std::string partitions = pg::int_array_literal(std::views::keys(pending_stores_));
+        const std::string positions = pg::int_array_literal(std::views::values(pending_stores_));
         tx.exec_params("insert into centaur_log_group_offsets (group_name, partition, position) "
                        "select $1, u.p, u.o from unnest($2::int[], $3::bigint[]) as u(p, o) "
                        "on conflict (group_name, partition) do update set position = excluded.position, "
@@ -220,12 +216,8 @@ private:
 
     std::vector<LogRecord> read_once(std::size_t max_records) {
         std::int64_t from = std::numeric_limits<std::int64_t>::max();
-        std::string owned = "{";
-        for (auto p : owned_) {
-            from = std::min(from, cursors_[static_cast<std::size_t>(p)]);
-            owned += (owned.size() > 1 ? "," : "") + std::to_string(p);
-        }
-        owned += "}";
+        for (auto p : owned_) from = std::min(from, cursors_[static_cast<std::size_t>(p)]);
+        const std::string owned = pg::int_array_literal(owned_);
         pqxx::read_transaction tx(*conn_);
         const auto rows = tx.exec_prepared(read_statement, from, static_cast<long long>(max_records), owned);
         tx.commit();

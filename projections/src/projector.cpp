@@ -1,3 +1,4 @@
+#include <centaur/pg/array_literal.hpp>
 #include <centaur/pg/pool.hpp>
 #include <centaur/projections/projection_hub.hpp>
 #include <centaur/projections/projector.hpp>
@@ -12,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
+#include <ranges>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -267,14 +269,8 @@ void Projector::run() {
                     apply_derived(tx, r);
             }
             fault_point("mid_projection_txn");
-            std::string checkpoint_partitions = "{", checkpoint_positions = "{";
-            for (const auto& [partition, position] : checkpoints) {
-                const char* sep = checkpoint_partitions.size() > 1 ? "," : "";
-                checkpoint_partitions += sep + std::to_string(partition);
-                checkpoint_positions += sep + std::to_string(position);
-            }
-            checkpoint_partitions += "}";
-            checkpoint_positions += "}";
+            const std::string checkpoint_partitions = pg::int_array_literal(std::views::keys(checkpoints));
+            const std::string checkpoint_positions = pg::int_array_literal(std::views::values(checkpoints));
             tx.exec_prepared("checkpoint", options_.projection, checkpoint_partitions, checkpoint_positions);
             tx.commit();
             fault_point("after_projection_commit_before_store");
