@@ -42,6 +42,23 @@ std::variant<ThreadKey, Response> thread_key_of(const http::PathParams& params) 
     return *key;
 }
 
+/// What every write route starts from: the path's thread key and the JSON object body.
+struct KeyedBody {
+    ThreadKey key;
+    json::object body;
+};
+
+/// The thread key and object body of a write, or the response to send instead: 400 for a bad key (checked
+/// first), else what parse_object answers.
+std::variant<KeyedBody, Response> keyed_body(const http::Request& req, const http::PathParams& params,
+                                             bool empty_is_object = false) {
+    auto key_or = thread_key_of(params);
+    if (auto* r = std::get_if<Response>(&key_or)) return std::move(*r);
+    auto body_or = parse_object(req, empty_is_object);
+    if (auto* r = std::get_if<Response>(&body_or)) return std::move(*r);
+    return KeyedBody{std::move(std::get<ThreadKey>(key_or)), std::move(std::get<json::object>(body_or))};
+}
+
 /// Optional field of a given JSON kind; a present field of another kind is a 422 message.
 template <typename Pred>
 std::optional<std::string> wrong_kind(const json::object& o, std::string_view key, Pred is_kind, const char* kind) {
@@ -133,12 +150,10 @@ struct Routes {
     }
 
     awaitable<Response> create(const http::Request& req, const http::PathParams& params) {
-        auto key_or = thread_key_of(params);
-        if (auto* r = std::get_if<Response>(&key_or)) co_return *r;
-        const auto key = std::get<ThreadKey>(key_or);
-        auto body_or = parse_object(req);
-        if (auto* r = std::get_if<Response>(&body_or)) co_return *r;
-        auto& body = std::get<json::object>(body_or);
+        auto input = keyed_body(req, params);
+        if (auto* r = std::get_if<Response>(&input)) co_return *r;
+        const ThreadKey& key = std::get<KeyedBody>(input).key;
+        json::object& body = std::get<KeyedBody>(input).body;
 
         const auto* harness = body.if_contains("harness_type");
         if (!harness || !harness->is_string()) co_return error_response(422, "harness_type is required and must be a string");
@@ -218,12 +233,10 @@ struct Routes {
     }
 
     awaitable<Response> messages(const http::Request& req, const http::PathParams& params) {
-        auto key_or = thread_key_of(params);
-        if (auto* r = std::get_if<Response>(&key_or)) co_return *r;
-        const auto key = std::get<ThreadKey>(key_or);
-        auto body_or = parse_object(req);
-        if (auto* r = std::get_if<Response>(&body_or)) co_return *r;
-        auto& body = std::get<json::object>(body_or);
+        auto input = keyed_body(req, params);
+        if (auto* r = std::get_if<Response>(&input)) co_return *r;
+        const ThreadKey& key = std::get<KeyedBody>(input).key;
+        json::object& body = std::get<KeyedBody>(input).body;
         const auto* list = body.if_contains("messages");
         if (!list || !list->is_array()) co_return error_response(422, "messages is required and must be an array");
         if (list->as_array().empty()) co_return error_response(400, "messages must not be empty");
@@ -268,12 +281,10 @@ struct Routes {
     }
 
     awaitable<Response> execute(const http::Request& req, const http::PathParams& params) {
-        auto key_or = thread_key_of(params);
-        if (auto* r = std::get_if<Response>(&key_or)) co_return *r;
-        const auto key = std::get<ThreadKey>(key_or);
-        auto body_or = parse_object(req);
-        if (auto* r = std::get_if<Response>(&body_or)) co_return *r;
-        auto& body = std::get<json::object>(body_or);
+        auto input = keyed_body(req, params);
+        if (auto* r = std::get_if<Response>(&input)) co_return *r;
+        const ThreadKey& key = std::get<KeyedBody>(input).key;
+        json::object& body = std::get<KeyedBody>(input).body;
 
         const auto* lines = body.if_contains("input_lines");
         if (!lines || !lines->is_array()) co_return error_response(422, "input_lines is required and must be an array");
@@ -323,12 +334,10 @@ struct Routes {
     }
 
     awaitable<Response> interrupt(const http::Request& req, const http::PathParams& params) {
-        auto key_or = thread_key_of(params);
-        if (auto* r = std::get_if<Response>(&key_or)) co_return *r;
-        const auto key = std::get<ThreadKey>(key_or);
-        auto body_or = parse_object(req, true);
-        if (auto* r = std::get_if<Response>(&body_or)) co_return *r;
-        auto& body = std::get<json::object>(body_or);
+        auto input = keyed_body(req, params, true);
+        if (auto* r = std::get_if<Response>(&input)) co_return *r;
+        const ThreadKey& key = std::get<KeyedBody>(input).key;
+        json::object& body = std::get<KeyedBody>(input).body;
         if (auto bad = wrong_kind(body, "reason", [](auto& v) { return v.is_string(); }, "a string"))
             co_return error_response(422, *bad);
         std::string reason(default_interrupt_reason);
