@@ -1,3 +1,4 @@
+#include <centaur/core/metric_labels.hpp>
 #include <centaur/log/log_probe.hpp>
 
 #include <boost/json/parse.hpp>
@@ -12,6 +13,12 @@ namespace {
 std::atomic<std::uint64_t> dead_letter_count{0};
 
 constexpr double micros_per_second = 1e6;
+
+const prometheus::Histogram::BucketBoundaries& append_buckets() {
+    static const prometheus::Histogram::BucketBoundaries buckets{.0005, .001, .0025, .005, .01, .025, .05,
+                                                                 .1,    .25,  .5,    1,    2.5,  5,   10};
+    return buckets;
+}
 
 }  // namespace
 
@@ -69,6 +76,23 @@ LogProbe::LogProbe(prometheus::Registry& registry)
                        .Name("centaur_log_consumer_lag_records")
                        .Help("Records of a partition this process's consumer group member has not read yet (Kafka)")
                        .Register(registry)) {}
+
+void LogProbe::appended(std::string_view event_type, EventSource source, double seconds) {
+    const std::string_view src = source_label(source);
+    const auto make_appended = [&] {
+        return &events_appended.Add({{"event_type", std::string(event_type)}, {"source", std::string(src)}});
+    };
+    appended_children_.get({event_type, src}, make_appended)->Increment();
+    append_seconds_children_
+        .get({src}, [&] { return &append_seconds.Add({{"source", std::string(src)}}, append_buckets()); })
+        ->Observe(seconds);
+}
+
+void LogProbe::append_failed(EventSource source) {
+    const std::string_view src = source_label(source);
+    append_failures_children_.get({src}, [&] { return &append_failures.Add({{"source", std::string(src)}}); })
+        ->Increment();
+}
 
 void LogProbe::refresh_dead_letters() {
     const auto now = dead_lettered_records();

@@ -8,7 +8,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <centaur/core/label_cache.hpp>
 #include <centaur/log/kafka_event_log.hpp>
+#include <centaur/schemas/envelope.hpp>
 
 #include <cstdint>
 #include <map>
@@ -18,8 +20,10 @@
 
 namespace centaur::log {
 
-/// Thread-safe (prometheus-cpp metrics are atomic; `refresh` from one thread at a time). Made by the app from its
-/// registry, passed by pointer to MeteredEventLog; outlives it. Tests read the metrics directly.
+/// Made by the app from its registry, passed by pointer to MeteredEventLog; outlives it. Tests read the metrics
+/// directly. Threading: `appended` and `append_failed` from any thread at once (io threads, the Kafka poll
+/// thread); each label set is resolved once into a LabelCache, after which a call takes no lock. The
+/// `refresh_dead_letters` / `update_*` calls from one thread at a time (the /metrics refresh).
 class LogProbe {
 public:
     explicit LogProbe(prometheus::Registry& registry);
@@ -38,6 +42,12 @@ public:
     prometheus::Gauge& kafka_producer_queue;                       ///< centaur_kafka_producer_queue_messages
     prometheus::Family<prometheus::Gauge>& consumer_lag;           ///< centaur_log_consumer_lag_records{group,partition}
 
+    /// One durable append: events_appended{event_type,source} and append_seconds{source}. `event_type` is an
+    /// event_type_label() value (bounded).
+    void appended(std::string_view event_type, EventSource source, double seconds);
+    /// One failed append: append_failures{source}.
+    void append_failed(EventSource source);
+
     /// Brings the dead-letter counter up to `dead_lettered_records()`.
     void refresh_dead_letters();
     /// Sets the Kafka gauges from one librdkafka statistics JSON (`KafkaEventLog::last_statistics()`); an empty
@@ -47,6 +57,9 @@ public:
     void update_consumer_lag(const std::vector<ConsumerLag>& lag);
 
 private:
+    LabelCache<prometheus::Counter*, 2> appended_children_;      ///< {event_type, source}
+    LabelCache<prometheus::Histogram*, 1> append_seconds_children_;  ///< {source}
+    LabelCache<prometheus::Counter*, 1> append_failures_children_;   ///< {source}
     std::uint64_t dead_lettered_seen_ = 0;
     std::map<std::pair<std::string, std::int32_t>, prometheus::Gauge*> lag_series_;
 };
