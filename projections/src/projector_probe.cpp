@@ -37,7 +37,10 @@ ProjectorProbe::ProjectorProbe(prometheus::Registry& registry)
 
 void ProjectorProbe::projected(std::string_view event_type, std::string_view source, std::int64_t occurred_at_us,
                                std::int64_t now_us) {
-    events_projected.Add({{"event_type", std::string(event_type)}, {"source", std::string(source)}}).Increment();
+    const auto make = [&] {
+        return &events_projected.Add({{"event_type", std::string(event_type)}, {"source", std::string(source)}});
+    };
+    projected_children_.get({event_type, source}, make)->Increment();
     projection_latency.Observe(static_cast<double>(std::max<std::int64_t>(0, now_us - occurred_at_us)) /
                                micros_per_second);
 }

@@ -50,8 +50,12 @@ StreamProbe::StreamProbe(prometheus::Registry& registry)
                           .Help("Resumed streams refused before their first event, by reason")
                           .Register(registry)) {}
 
-void StreamProbe::stream_error(const char* reason) { stream_errors.Add({{"reason", reason}}).Increment(); }
+void StreamProbe::stream_error(const char* reason) {
+    stream_error_children_.get({reason}, [&] { return &stream_errors.Add({{"reason", reason}}); })->Increment();
+}
 
-void StreamProbe::resume_failed(const char* reason) { resume_failures.Add({{"reason", reason}}).Increment(); }
+void StreamProbe::resume_failed(const char* reason) {
+    resume_failure_children_.get({reason}, [&] { return &resume_failures.Add({{"reason", reason}}); })->Increment();
+}
 
 }  // namespace centaur::projections

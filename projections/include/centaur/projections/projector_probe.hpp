@@ -8,6 +8,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <centaur/core/label_cache.hpp>
+
 #include <atomic>
 #include <cstdint>
 #include <string_view>
@@ -15,7 +17,9 @@
 namespace centaur::projections {
 
 /// Made by the app from its registry, passed through ProjectorOptions::probe; outlives the projector. The
-/// projector thread calls `committed`; `refresh` (the /metrics refresh) sets the checkpoint age. Thread-safe.
+/// projector thread calls `projected` and `checkpoint_committed`; `refresh` (the /metrics refresh) sets the
+/// checkpoint age. Thread-safe: `projected` resolves each {event_type, source} once into a LabelCache (no lock
+/// after that).
 class ProjectorProbe {
 public:
     explicit ProjectorProbe(prometheus::Registry& registry);
@@ -27,6 +31,7 @@ public:
     prometheus::Gauge& checkpoint_age;                          ///< centaur_projector_checkpoint_age_seconds
 
     /// One event inserted by a committed transaction; `occurred_at_us` is its envelope's (set at append).
+    /// `event_type` and `source` are metric_labels.hpp values (bounded).
     void projected(std::string_view event_type, std::string_view source, std::int64_t occurred_at_us,
                    std::int64_t now_us);
     /// A transaction with its checkpoints committed at `now_us`.
@@ -35,6 +40,7 @@ public:
     void refresh(std::int64_t now_us);
 
 private:
+    LabelCache<prometheus::Counter*, 2> projected_children_;  ///< {event_type, source}
     std::atomic<std::int64_t> last_commit_us_;
 };
 

@@ -8,10 +8,13 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <centaur/core/label_cache.hpp>
+
 namespace centaur::projections {
 
-/// Thread-safe (prometheus-cpp metrics are atomic). Made by the app from its registry and passed to the events
-/// route by pointer; outlives the server. Tests read the metrics directly.
+/// Thread-safe: called from the server's io threads at once (prometheus-cpp metrics are atomic; the {reason}
+/// series are resolved once into LabelCaches). Made by the app from its registry and passed to the events route
+/// by pointer; outlives the server. Tests read the metrics directly.
 class StreamProbe {
 public:
     explicit StreamProbe(prometheus::Registry& registry);
@@ -30,6 +33,10 @@ public:
     void stream_error(const char* reason);
     /// Counts one resume refused: foreign_cursor (the id is another thread's), store_unavailable.
     void resume_failed(const char* reason);
+
+private:
+    LabelCache<prometheus::Counter*, 1> stream_error_children_;    ///< {reason}
+    LabelCache<prometheus::Counter*, 1> resume_failure_children_;  ///< {reason}
 };
 
 }  // namespace centaur::projections
