@@ -43,21 +43,28 @@ SandboxProbe::SandboxProbe(prometheus::Registry& registry)
       warm(sandboxes.Add({{"state", "warm"}})) {}
 
 void SandboxProbe::operation(std::string_view backend, std::string_view op, bool ok) {
-    operations.Add({{"backend", std::string(backend)}, {"operation", std::string(op)}, {"status", ok ? "ok" : "error"}})
-        .Increment();
+    const std::string_view status = ok ? "ok" : "error";
+    const auto make = [&] {
+        return &operations.Add(
+            {{"backend", std::string(backend)}, {"operation", std::string(op)}, {"status", std::string(status)}});
+    };
+    operation_children_.get({backend, op, status}, make)->Increment();
 }
 
 void SandboxProbe::created(bool from_warm_pool, double seconds) {
     startup_duration.Observe(seconds);
-    create_duration.Add({{"pool", from_warm_pool ? "warm" : "cold"}}, startup_buckets()).Observe(seconds);
-    warm_pool_claims.Add({{"result", from_warm_pool ? "hit" : "miss"}}).Increment();
+    const char* pool = from_warm_pool ? "warm" : "cold";
+    const char* claim = from_warm_pool ? "hit" : "miss";
+    create_duration_children_.get({pool}, [&] { return &create_duration.Add({{"pool", pool}}, startup_buckets()); })
+        ->Observe(seconds);
+    claim_children_.get({claim}, [&] { return &warm_pool_claims.Add({{"result", claim}}); })->Increment();
 }
 
 void SandboxProbe::killed_by_limit(std::string_view reason) {
     const char* limit = reason.find("memory") != std::string_view::npos     ? "memory"
                         : reason.find("lifetime") != std::string_view::npos ? "lifetime"
                                                                             : "other";
-    limit_kills.Add({{"limit", limit}}).Increment();
+    limit_kill_children_.get({limit}, [&] { return &limit_kills.Add({{"limit", limit}}); })->Increment();
 }
 
 }  // namespace centaur::processors

@@ -22,6 +22,9 @@ std::string_view failure_class(std::string_view reason) {
     return "other";
 }
 
+/// harness_label without a copy: a view of `harness` itself or of a literal.
+std::string_view harness_view(std::string_view harness) { return is_known_harness(harness) ? harness : "other"; }
+
 std::string_view status_of(std::string_view terminal_type) {
     if (terminal_type == event_type::execution_completed) return "completed";
     if (terminal_type == event_type::execution_failed) return "failed";
@@ -69,17 +72,30 @@ std::string SessionProbe::harness_label(std::string_view harness) {
 
 void SessionProbe::execution_ended(std::string_view harness, std::string_view terminal_type, std::string_view reason,
                                    double started_seconds_ago, double requested_seconds_ago) {
-    const auto h = harness_label(harness);
-    const std::string status(status_of(terminal_type));
-    executions.Add({{"harness", h}, {"status", status}}).Increment();
-    if (status == "failed")
-        failures.Add({{"failure_class", std::string(failure_class(reason))}, {"harness", h}}).Increment();
+    const std::string_view h = harness_view(harness);
+    const std::string_view status = status_of(terminal_type);
+    const auto make_execution = [&] {
+        return &executions.Add({{"harness", std::string(h)}, {"status", std::string(status)}});
+    };
+    execution_children_.get({h, status}, make_execution)->Increment();
+    if (status == "failed") {
+        const std::string_view cls = failure_class(reason);
+        const auto make_failure = [&] {
+            return &failures.Add({{"failure_class", std::string(cls)}, {"harness", std::string(h)}});
+        };
+        failure_children_.get({cls, h}, make_failure)->Increment();
+    }
     if (started_seconds_ago >= 0) execution_duration.Observe(started_seconds_ago);
-    if (requested_seconds_ago >= 0) turn_duration.Add({{"harness", h}}, turn_buckets()).Observe(requested_seconds_ago);
+    if (requested_seconds_ago >= 0) {
+        const auto make_turn = [&] { return &turn_duration.Add({{"harness", std::string(h)}}, turn_buckets()); };
+        turn_duration_children_.get({h}, make_turn)->Observe(requested_seconds_ago);
+    }
 }
 
 void SessionProbe::first_token(std::string_view harness, double seconds_since_start) {
-    first_token_latency.Add({{"harness", harness_label(harness)}}, turn_buckets()).Observe(seconds_since_start);
+    const std::string_view h = harness_view(harness);
+    const auto make = [&] { return &first_token_latency.Add({{"harness", std::string(h)}}, turn_buckets()); };
+    first_token_children_.get({h}, make)->Observe(seconds_since_start);
 }
 
 }  // namespace centaur::processors

@@ -8,12 +8,15 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <centaur/core/label_cache.hpp>
+
 #include <string_view>
 
 namespace centaur::processors {
 
 /// Made by the app from its registry, passed through ProcessorOptions::sandbox_probe; outlives the processor.
-/// Called from the processor's io_context thread (and the app's /metrics refresh for the warm gauge).
+/// Called from the processor's io_context thread (and the app's /metrics refresh for the warm gauge); any thread
+/// is safe: each label set is resolved once into a LabelCache, lock-free after that.
 class SandboxProbe {
 public:
     explicit SandboxProbe(prometheus::Registry& registry);
@@ -35,6 +38,12 @@ public:
     /// A sandbox ended by a limit; `termination_reason` is Sandbox::termination_reason() ("memory limit …",
     /// "max lifetime …"): counted as limit="memory" (OOM) or "lifetime" (timeout), else "other".
     void killed_by_limit(std::string_view termination_reason);
+
+private:
+    LabelCache<prometheus::Counter*, 3> operation_children_;          ///< {backend, operation, status}
+    LabelCache<prometheus::Histogram*, 1> create_duration_children_;  ///< {pool}
+    LabelCache<prometheus::Counter*, 1> claim_children_;              ///< {result}
+    LabelCache<prometheus::Counter*, 1> limit_kill_children_;         ///< {limit}
 };
 
 }  // namespace centaur::processors

@@ -2,6 +2,7 @@
 // Metrics of executions (turns) run by the session processor: upstream's `centaur_session_*` series plus turn
 // duration, running turns and owned threads. Owns its prometheus-cpp families.
 
+#include <centaur/core/label_cache.hpp>
 #include <centaur/schemas/envelope.hpp>
 
 #include <prometheus/counter.h>
@@ -16,7 +17,8 @@
 namespace centaur::processors {
 
 /// Made by the app from its registry, passed to the processor through ProcessorOptions::session_probe; outlives
-/// it. The processor calls it from its io_context thread; metrics are atomic, so tests and /metrics read any time.
+/// it. The processor calls it from its io_context thread (any thread is safe: each label set is resolved once into
+/// a LabelCache, lock-free after that); metrics are atomic, so tests and /metrics read any time.
 /// Labels: `harness` is a known harness name or "other"; `status` completed | failed | cancelled;
 /// `failure_class` the terminal event's `reason` (orphaned, sandbox_create_failed, sandbox_io, sandbox_limit,
 /// harness, max_duration_exceeded, drained) or "other".
@@ -40,6 +42,12 @@ public:
     void first_token(std::string_view harness, double seconds_since_start);
 
     static std::string harness_label(std::string_view harness);
+
+private:
+    LabelCache<prometheus::Counter*, 2> execution_children_;        ///< {harness, status}
+    LabelCache<prometheus::Counter*, 2> failure_children_;          ///< {failure_class, harness}
+    LabelCache<prometheus::Histogram*, 1> turn_duration_children_;  ///< {harness}
+    LabelCache<prometheus::Histogram*, 1> first_token_children_;    ///< {harness}
 };
 
 }  // namespace centaur::processors
