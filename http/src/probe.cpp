@@ -3,6 +3,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <array>
+#include <charconv>
 #include <string_view>
 
 namespace centaur::http {
@@ -10,6 +11,7 @@ namespace {
 
 constexpr std::string_view metrics_content_type = "text/plain; version=0.0.4";
 constexpr std::string_view slack_webhook_route = "/api/webhooks/slack";
+constexpr std::size_t status_digits = 10;  ///< any unsigned
 
 const prometheus::Histogram::BucketBoundaries& duration_buckets() {
     static const prometheus::Histogram::BucketBoundaries buckets{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
@@ -73,16 +75,25 @@ HttpProbe::HttpProbe(prometheus::Registry& registry)
 void HttpProbe::request_finished(const std::string& method, const std::string& route, unsigned status,
                                  double seconds) {
     const std::string m = method_label(method);
-    requests_total.Add({{"method", m}, {"route", route}, {"status", std::to_string(status)}}).Increment();
-    request_duration_seconds.Add({{"method", m}, {"route", route}, {"status_class", status_class(status)}},
-                                 duration_buckets())
-        .Observe(seconds);
+    std::array<char, status_digits> digits{};
+    const auto printed = std::to_chars(digits.data(), digits.data() + digits.size(), status);
+    const std::string_view status_text(digits.data(), static_cast<std::size_t>(printed.ptr - digits.data()));
+    const auto make = [&] {
+        return RequestSeries{
+            &requests_total.Add({{"method", m}, {"route", route}, {"status", std::string(status_text)}}),
+            &request_duration_seconds.Add({{"method", m}, {"route", route}, {"status_class", status_class(status)}},
+                                          duration_buckets())};
+    };
+    const RequestSeries series = request_children_.get({m, route, status_text}, make);
+    series.total->Increment();
+    series.duration->Observe(seconds);
     if (route == slack_webhook_route) slack_ack_seconds.Observe(seconds);
 }
 
 void HttpProbe::request_refused(unsigned status, std::string_view error_body) {
     if (status != 400 && status != 413 && status != 415 && status != 422 && status != 431) return;
-    bad_requests.Add({{"reason", refusal_reason(status, error_body)}}).Increment();
+    const char* reason = refusal_reason(status, error_body);
+    bad_request_children_.get({reason}, [&] { return &bad_requests.Add({{"reason", reason}}); })->Increment();
 }
 
 void HttpProbe::in_flight_add(double delta) {

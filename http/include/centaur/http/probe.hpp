@@ -1,6 +1,7 @@
 #pragma once
 // Metrics of the HTTP server, upstream's series names. Owns its prometheus-cpp families.
 
+#include <centaur/core/label_cache.hpp>
 #include <centaur/http/types.hpp>
 
 #include <prometheus/counter.h>
@@ -15,9 +16,11 @@
 
 namespace centaur::http {
 
-/// Thread-safe (prometheus-cpp metrics are atomic). Lives as long as the server that uses it. The server counts
-/// a request when its response is written (an SSE stream: when its header is flushed); requests_in_flight covers
-/// the same span. Requests answered before routing (400, 413, 431) count with route "__unmatched__".
+/// Thread-safe: called from every io thread of the server at once (prometheus-cpp metrics are atomic; each label
+/// set is resolved once into a LabelCache, lock-free after that). Lives as long as the server that uses it. The
+/// server counts a request when its response is written (an SSE stream: when its header is flushed);
+/// requests_in_flight covers the same span. Requests answered before routing (400, 413, 431) count with route
+/// "__unmatched__".
 class HttpProbe {
 public:
     explicit HttpProbe(prometheus::Registry& registry);
@@ -38,6 +41,17 @@ public:
     /// centaur_slack_webhook_ack_duration_seconds: arrival to acknowledgement written of POST /api/webhooks/slack
     /// (Slack retries a delivery not acknowledged within 3 s).
     prometheus::Histogram& slack_ack_seconds;
+
+private:
+    struct RequestSeries {
+        prometheus::Counter* total;         ///< requests_total{method,route,status}
+        prometheus::Histogram* duration;    ///< request_duration_seconds{method,route,status_class}
+    };
+    /// Routes are the server's templates (or "__unmatched__"), methods bounded by method_label, statuses those the
+    /// server writes: a few hundred sets at most; beyond the capacity a request resolves its series directly.
+    static constexpr std::size_t request_series_capacity = 1024;
+    LabelCache<RequestSeries, 3> request_children_{request_series_capacity};  ///< {method, route, status}
+    LabelCache<prometheus::Counter*, 1> bad_request_children_;                ///< {reason}
 };
 
 /// `GET /metrics` (Capability::metrics): the registry in Prometheus text format (`text/plain; version=0.0.4`).
