@@ -21,14 +21,20 @@ PoolProbe::PoolProbe(prometheus::Registry& registry)
                 .Register(registry)) {}
 
 void PoolProbe::update(const std::string& pool, const PoolStats& stats) {
-    const std::map<std::string, std::string> labels{{"pool", pool}};
-    size.Add(labels).Set(static_cast<double>(stats.size));
-    in_use.Add(labels).Set(static_cast<double>(stats.in_use));
-    queued.Add(labels).Set(static_cast<double>(stats.queued));
-    auto& seen = waits_seen_[pool];
-    auto& counter = waits.Add(labels);
-    if (stats.waits > seen) counter.Increment(static_cast<double>(stats.waits - seen));
-    seen = stats.waits;
+    auto it = pools_.find(pool);
+    if (it == pools_.end()) {
+        const std::map<std::string, std::string> labels{{"pool", pool}};
+        it = pools_.emplace(pool, PoolSeries{&size.Add(labels), &in_use.Add(labels), &queued.Add(labels),
+                                             &waits.Add(labels), 0})
+                 .first;
+    }
+    auto& series = it->second;
+    series.size->Set(static_cast<double>(stats.size));
+    series.in_use->Set(static_cast<double>(stats.in_use));
+    series.queued->Set(static_cast<double>(stats.queued));
+    if (stats.waits > series.waits_seen)
+        series.waits->Increment(static_cast<double>(stats.waits - series.waits_seen));
+    series.waits_seen = stats.waits;
 }
 
 }  // namespace centaur::pg

@@ -8,13 +8,16 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
 namespace centaur::pg {
 
 /// Made by the app from its registry; `update` copies a pool's stats into the series labelled `pool` (a fixed
-/// name per pool). Call `update` from one thread at a time (the /metrics refresh).
+/// name per pool), resolved at a pool's first update and kept in `pools_`. Call `update` from one thread at a time
+/// (the /metrics refresh).
 class PoolProbe {
 public:
     explicit PoolProbe(prometheus::Registry& registry);
@@ -26,7 +29,14 @@ public:
     prometheus::Family<prometheus::Counter>& waits;   ///< centaur_pg_pool_waits_total{pool}
 
 private:
-    std::map<std::string, std::uint64_t> waits_seen_;
+    struct PoolSeries {
+        prometheus::Gauge* size;
+        prometheus::Gauge* in_use;
+        prometheus::Gauge* queued;
+        prometheus::Counter* waits;
+        std::uint64_t waits_seen;
+    };
+    std::map<std::string, PoolSeries, std::less<>> pools_;  ///< by pool name; as many as the app has pools
 };
 
 }  // namespace centaur::pg
