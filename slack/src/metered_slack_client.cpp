@@ -13,19 +13,14 @@ const prometheus::Histogram::BucketBoundaries& call_buckets() {
     return buckets;
 }
 
-std::string method_label(std::string_view method) {
+std::string_view method_label(std::string_view method) {
     static constexpr std::array<std::string_view, 7> known{
         slack_method::post_message,  slack_method::update,      slack_method::start_stream,
         slack_method::append_stream, slack_method::stop_stream, slack_method::set_status,
         "conversations.replies"};  // the reply streamer's lookup of a message it may have posted
     for (auto k : known)
-        if (k == method) return std::string(k);
+        if (k == method) return k;
     return "other";
-}
-
-void observe(SlackCallProbe& probe, const std::string& method, const result<SlackResponse>& r, double seconds) {
-    const char* outcome = !r ? "failed" : r->ok() ? "ok" : "error";
-    probe.call_duration.Add({{"method", method_label(method)}, {"outcome", outcome}}, call_buckets()).Observe(seconds);
 }
 
 }  // namespace
@@ -36,12 +31,21 @@ SlackCallProbe::SlackCallProbe(prometheus::Registry& registry)
                         .Help("Latency of one Slack Web API call (one attempt), by method and outcome")
                         .Register(registry)) {}
 
+void SlackCallProbe::observe(std::string_view method, std::string_view outcome, double seconds) {
+    const std::string_view m = method_label(method);
+    const auto make = [&] {
+        return &call_duration.Add({{"method", std::string(m)}, {"outcome", std::string(outcome)}}, call_buckets());
+    };
+    call_children_.get({m, outcome}, make)->Observe(seconds);
+}
+
 boost::asio::awaitable<result<SlackResponse>> MeteredSlackClient::call(std::string method, boost::json::object args) {
     const auto started = std::chrono::steady_clock::now();
     const std::string name = method;
     auto r = co_await inner_.call(std::move(method), std::move(args));
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
-    observe(probe_, name, r, elapsed.count());
+    const std::string_view outcome = !r ? "failed" : r->ok() ? "ok" : "error";
+    probe_.observe(name, outcome, elapsed.count());
     co_return r;
 }
 
