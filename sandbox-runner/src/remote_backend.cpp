@@ -18,6 +18,7 @@
 #include <charconv>
 #include <deque>
 #include <map>
+#include <optional>
 #include <stdexcept>
 
 namespace centaur::sandbox {
@@ -597,7 +598,7 @@ awaitable<std::vector<RunnerLoad>> RemoteSandboxBackend::loads() {
 awaitable<result<std::shared_ptr<Sandbox>>> RemoteSandboxBackend::create(SandboxSpec spec) {
     auto impl = impl_;
     const auto& options = impl->client->options;
-    const auto deadline = Clock::now() + options.placement_wait;
+    std::optional<Clock::time_point> deadline;  // set when the first round found no runner to take it
     const std::string body = create_body(spec);
     asio::steady_timer retry_timer(impl->client->executor);
     for (bool waiting = false;; waiting = true) {
@@ -630,7 +631,8 @@ awaitable<result<std::shared_ptr<Sandbox>>> RemoteSandboxBackend::create(Sandbox
             spdlog::error("remote sandbox create for {} on {} failed: {}", spec.thread_key, runner.url, error_of(*r));
             co_return errc::sandbox_failed;
         }
-        if (Clock::now() + options.placement_retry > deadline) {
+        if (!deadline) deadline = Clock::now() + options.placement_wait;
+        if (Clock::now() + options.placement_retry > *deadline) {
             spdlog::error("remote sandbox create for {}: no runner took it within {} ms", spec.thread_key,
                           options.placement_wait.count());
             co_return errc::sandbox_failed;

@@ -28,9 +28,10 @@ struct RemoteBackendOptions {
     std::chrono::milliseconds create_timeout{std::chrono::seconds(330)};
     /// Bound of a runner's health answer during placement; a runner that misses it is skipped.
     std::chrono::milliseconds health_timeout{std::chrono::seconds(2)};
-    /// How long a create waits for a runner that can take it when none is healthy or every one failed the call
-    /// before answering (a runner restarting): placement is retried every `placement_retry` until then
-    /// (SESSION_SANDBOX_RUNNER_WAIT_MS). A runner that answers with a refusal fails the create at once.
+    /// How long a create waits for a runner that can take it, counted from its first round that found none (none
+    /// healthy, or every one failed the call before answering: a runner restarting): placement is retried every
+    /// `placement_retry` until then (SESSION_SANDBOX_RUNNER_WAIT_MS). A runner that answers with a refusal fails
+    /// the create at once.
     std::chrono::milliseconds placement_wait{std::chrono::seconds(15)};
     std::chrono::milliseconds placement_retry{std::chrono::milliseconds(250)};
     /// A stdout stream silent this long is broken (runners send a keep-alive every 2 s).
