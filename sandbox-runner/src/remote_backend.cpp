@@ -440,7 +440,11 @@ public:
         Endpoint runner = st->runner;
         auto r = co_await st->client->call(std::move(runner), bhttp::verb::post, std::move(target), std::move(line),
                                            st->client->options.request_timeout);
-        if (!r || r->status != status_ok) co_return errc::sandbox_gone;
+        // sandbox_gone only when the line surely did not arrive (nobody listening, or the runner says gone);
+        // a call cut after it was sent (timeout, reset) may have delivered it: sandbox_failed.
+        if (!r) co_return r.error() == asio::error::connection_refused ? errc::sandbox_gone : errc::sandbox_failed;
+        if (r->status == status_gone || r->status == status_not_found) co_return errc::sandbox_gone;
+        if (r->status != status_ok) co_return errc::sandbox_failed;
         co_return result<void>();
     }
 

@@ -47,7 +47,8 @@ public:
     virtual ~Sandbox() = default;
     virtual const std::string& id() const = 0;
     virtual SandboxStatus status() const = 0;
-    /// Writes `line` plus '\n' to stdin. errc::sandbox_gone once stdin is closed or the process is gone.
+    /// Writes `line` plus '\n' to stdin. errc::sandbox_gone once stdin is closed or the process is gone: the line
+    /// did not arrive. errc::sandbox_failed when its fate is unknown (a remote call cut after it was sent).
     virtual boost::asio::awaitable<result<void>> write_line(std::string line) = 0;
     /// Next stdout line without its '\n'. errc::sandbox_eof when stdout closed. Lines longer than the backend's
     /// limit are split, never dropped.
