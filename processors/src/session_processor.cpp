@@ -81,6 +81,11 @@ struct Thread {
     std::string turn_execution_id;                ///< the execution this process started (for its turn log line)
     std::optional<std::int64_t> turn_first_event_id;  ///< event id of its session.execution_started
     std::uint64_t generation = 0;        ///< bumped per execution start; stale coroutines compare it
+    /// The active execution while it runs on a sandbox kept from an earlier turn and nothing of it has reached
+    /// that sandbox (no line written) or come back (no output): if the sandbox turns out gone meanwhile, the
+    /// execution starts over once in a new sandbox with `turn_lines` instead of failing (start_over).
+    std::optional<ExecutionPlan> second_chance;
+    std::deque<std::string> turn_lines;  ///< every stdin line of that execution so far, in order
     asio::steady_timer max_timer;
     asio::steady_timer idle_timer;
     asio::steady_timer hot_idle_timer;  ///< paused sandbox -> stopped after the hot idle grace
@@ -367,7 +372,10 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         return t->state.active && t->state.active->execution_id == execution_id && t->generation == generation;
     }
 
-    asio::awaitable<void> run_execution(std::shared_ptr<Thread> t, ExecutionPlan plan, std::uint64_t generation) {
+    /// Brings up the execution's sandbox and queues its input. `replay`: the lines of an execution starting over
+    /// (start_over) in place of its input lines.
+    asio::awaitable<void> run_execution(std::shared_ptr<Thread> t, ExecutionPlan plan, std::uint64_t generation,
+                                        std::optional<std::deque<std::string>> replay = std::nullopt) {
         const auto ready_started = Clock::now();
         std::string source;
         std::int64_t startup_ms = 0;
@@ -430,16 +438,27 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         payload["sandbox_startup_duration_ms"] = startup_ms;
         payload["sandbox_started_for_request"] = source == "cold_create" || source == "warm_pool";
         emit(t, event_type::sandbox_ready, plan.execution_id, std::move(payload),
-             EventUuid::derived(plan.execution_id + "/sandbox_ready"));
+             EventUuid::derived(plan.execution_id + (replay ? "/sandbox_ready/again" : "/sandbox_ready")));
 
         // Input lines go before anything steered or interrupted while the sandbox was starting.
-        for (auto it = plan.input_lines.rbegin(); it != plan.input_lines.rend(); ++it)
-            t->outbox.push_front(enrich_input_line(*it, t->key.str()));
+        if (replay) {
+            for (auto it = replay->rbegin(); it != replay->rend(); ++it) t->outbox.push_front(std::move(*it));
+        } else {
+            for (auto it = plan.input_lines.rbegin(); it != plan.input_lines.rend(); ++it)
+                t->outbox.push_front(enrich_input_line(*it, t->key.str()));
+        }
+        t->turn_lines.clear();
+        t->second_chance.reset();
+        if (!replay && (source == "reused" || source == "resumed")) {
+            t->second_chance = plan;
+            t->turn_lines.assign(t->outbox.begin(), t->outbox.end());
+        }
         t->sandbox_ready = true;
         kick_writer(t);
     }
 
     void send_line(const std::shared_ptr<Thread>& t, std::string line) {
+        if (t->second_chance) t->turn_lines.push_back(line);
         t->outbox.push_back(std::move(line));
         kick_writer(t);
     }
@@ -458,10 +477,17 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
             if (!r) {
                 spdlog::warn("thread {}: writing to sandbox {} failed: {}", t->key.str(), sandbox->id(),
                              r.error().message());
-                if (t->sandbox == sandbox && t->state.active)
+                if (t->sandbox == sandbox && r.error() == errc::sandbox_gone && can_start_over(t)) {
+                    start_over(t);
+                } else if (t->sandbox == sandbox && t->state.active) {
                     finish(t, t->state.active->execution_id, TerminalKind::failed,
                            "sandbox stdin closed: " + r.error().message(), json::object{{"reason", "sandbox_io"}});
+                }
                 break;
+            }
+            if (t->sandbox == sandbox) {
+                t->second_chance.reset();  // the sandbox took a line of the execution: it is committed to it
+                t->turn_lines.clear();
             }
         }
         t->writer_running = false;
@@ -479,6 +505,10 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         emit(t, event_type::stdout_eof, std::nullopt, json::object{{"sandbox_id", sandbox->id()}}, EventUuid::random());
         // A limit that ended the sandbox (memory, wall clock) is named in the terminal event.
         const std::string limit = sandbox->termination_reason();
+        if (limit.empty() && !t->writer_running && can_start_over(t)) {
+            start_over(t);
+            co_return;
+        }
         if (!limit.empty() && options.sandbox_probe) options.sandbox_probe->killed_by_limit(limit);
         std::optional<std::string> active_id;
         if (t->state.active) active_id = t->state.active->execution_id;
@@ -495,6 +525,8 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         std::optional<std::string> execution_id;
         std::optional<TerminalOutcome> outcome;
         bool first_token = false;
+        t->second_chance.reset();  // the sandbox answers: whatever happens next is the execution's own
+        t->turn_lines.clear();
         if (t->state.active && t->tracker) {
             execution_id = t->state.active->execution_id;
             outcome = t->tracker->observe(line);
@@ -631,6 +663,29 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
 
     /// Stops the thread's sandbox. With a `reason`, the transition is an event: session.sandbox_stopped
     /// {thread_key, sandbox_id, reason[, execution_id][, detail]}.
+    /// The active execution runs on a sandbox kept from an earlier turn that took none of its lines and gave no
+    /// output yet: when that sandbox is found gone for sure (a write refused with sandbox_gone, or stdout ended
+    /// with no write in flight), the execution may start over in a new one. A write whose fate is unknown
+    /// (sandbox_failed: cut after it was sent) fails the execution instead: it may have reached the agent.
+    bool can_start_over(const std::shared_ptr<Thread>& t) const {
+        return t->second_chance && t->state.active && t->state.active->execution_id == t->second_chance->execution_id;
+    }
+
+    /// Drops the thread's lost sandbox (session.sandbox_stopped reason "lost") and brings the active execution up
+    /// again in a new one with every line it was sent so far; at most once per execution (the new sandbox is
+    /// fresh, so no second chance is armed for it).
+    void start_over(const std::shared_ptr<Thread>& t) {
+        ExecutionPlan plan = std::move(*t->second_chance);
+        t->second_chance.reset();
+        std::optional<std::deque<std::string>> lines(std::move(t->turn_lines));
+        t->turn_lines.clear();
+        spdlog::warn("thread {}: sandbox {} kept from an earlier turn is gone before execution {} reached it; "
+                     "starting the execution over in a new sandbox",
+                     t->key.str(), t->sandbox ? t->sandbox->id() : "-", plan.execution_id);
+        drop_sandbox(t, "lost", plan.execution_id);
+        spawn(run_execution(t, std::move(plan), t->generation, std::move(lines)), "execution start over");
+    }
+
     void drop_sandbox(const std::shared_ptr<Thread>& t, std::string_view reason = {},
                       std::optional<std::string> execution_id = std::nullopt, const std::string& detail = {}) {
         auto sandbox = take_sandbox(t, reason, std::move(execution_id), detail);

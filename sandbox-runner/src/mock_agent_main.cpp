@@ -10,9 +10,10 @@
 // and requests that arrive meanwhile queue up. Exits 0 at stdin EOF once queued requests are answered.
 //
 // Knobs (env): CENTAUR_HARNESS_TYPE (codex), CENTAUR_MOCK_DELAY_MS (20) between lines, CENTAUR_MOCK_TURNS (1)
-// per request, CENTAUR_MOCK_MODE normal | fail | hang | exit_early | flood | secrets, CENTAUR_MOCK_FLOOD_LINES
-// (1000). `secrets` answers like normal with one more delta carrying fake credentials (mock_secrets_delta)
-// that redaction must remove.
+// per request, CENTAUR_MOCK_MODE normal | fail | hang | exit_early | flood | secrets | deaf,
+// CENTAUR_MOCK_FLOOD_LINES (1000). `secrets` answers like normal with one more delta carrying fake credentials
+// (mock_secrets_delta) that redaction must remove. `deaf` answers its first request like normal, then closes stdin
+// and lives on silent with stdout open until killed (a sandbox that can no longer take input but has not ended).
 // A bad knob exits 2 with one line on stderr.
 
 #include <boost/json/parse.hpp>
@@ -46,7 +47,7 @@ constexpr int exit_early_code = 3;
 constexpr int wait_forever = -1;
 constexpr std::size_t read_chunk_bytes = 64 * 1024;
 
-enum class Mode { normal, fail, hang, exit_early, flood, secrets };
+enum class Mode { normal, fail, hang, exit_early, flood, secrets, deaf };
 
 /// The extra delta of mode `secrets`: every credential shape redaction knows, each containing "mockSECRET".
 constexpr char mock_secrets_delta[] =
@@ -98,9 +99,11 @@ Settings read_settings() {
         settings.mode = Mode::flood;
     else if (mode == "secrets")
         settings.mode = Mode::secrets;
+    else if (mode == "deaf")
+        settings.mode = Mode::deaf;
     else
-        die("CENTAUR_MOCK_MODE must be normal, fail, hang, exit_early, flood or secrets, got '" + std::string(mode) +
-            "'");
+        die("CENTAUR_MOCK_MODE must be normal, fail, hang, exit_early, flood, secrets or deaf, got '" +
+            std::string(mode) + "'");
     return settings;
 }
 
@@ -131,6 +134,8 @@ public:
                 const std::string request = std::move(requests_.front());
                 requests_.pop_front();
                 answer(request);
+                if (settings_.mode == Mode::deaf)
+                    for (;;) ::pause();  // stdin closed, stdout open: silent until killed
                 continue;
             }
             if (stdin_closed_) return EXIT_SUCCESS;
@@ -184,6 +189,10 @@ private:
         if (settings_.mode == Mode::secrets)
             emit({{"type", "item.agentMessage.delta"}, {"turnId", current_turn_}, {"delta", mock_secrets_delta}});
         if (!wait(settings_.delay_ms)) return false;
+        if (settings_.mode == Mode::deaf) {
+            ::close(STDIN_FILENO);  // before the turn ends: whoever sees it end finds stdin already closed
+            stdin_closed_ = true;
+        }
         if (settings_.mode == Mode::fail) {
             emit({{"type", "turn.failed"}, {"error", {{"message", "mock failure"}}}});
         } else {

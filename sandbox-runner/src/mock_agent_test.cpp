@@ -27,6 +27,7 @@ namespace {
 
 constexpr auto test_timeout = 10s;
 constexpr auto exit_poll_interval = 5ms;
+constexpr auto quiet_wait = 300ms;  // long enough for a wrong line or an exit to show
 constexpr std::size_t read_chunk_bytes = 4096;
 
 fs::path mock_agent_path() {
@@ -102,6 +103,12 @@ public:
     void write_line(const std::string& line) {
         const std::string data = line + "\n";
         ASSERT_EQ(::write(stdin_fd_, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    }
+
+    /// One write of `line` + newline; false when stdin no longer takes it (EPIPE once the agent closed it).
+    bool try_write_line(const std::string& line) {
+        const std::string data = line + "\n";
+        return ::write(stdin_fd_, data.data(), data.size()) == static_cast<ssize_t>(data.size());
     }
 
     void close_stdin() {
@@ -292,6 +299,23 @@ TEST(MockAgent, SecretsModeAddsOneDeltaWithFakeCredentials) {
         EXPECT_NE(lines[5].find(credential), std::string::npos) << credential << " in " << lines[5];
     EXPECT_EQ(lines[6], turn_completed(1));
     EXPECT_EQ(agent.wait_exit(), 0);
+}
+
+TEST(MockAgent, DeafModeAnswersOnceThenRefusesStdinButKeepsRunningWithStdoutOpen) {
+    AgentProcess agent(fast_env({{"CENTAUR_MOCK_MODE", "deaf"}}));
+    agent.write_line(user_line);
+    for (const auto& expected : {heartbeat_startup, heartbeat_started, thread_started, turn_started(1),
+                                 delta(1, "gpt-x", "codex"), turn_completed(1)})
+        EXPECT_EQ(agent.read_line(), expected);
+    const auto deadline = std::chrono::steady_clock::now() + test_timeout;
+    bool refused = false;
+    while (!refused && std::chrono::steady_clock::now() < deadline) {
+        refused = !agent.try_write_line(user_line);
+        if (!refused) std::this_thread::sleep_for(exit_poll_interval);
+    }
+    EXPECT_TRUE(refused) << "stdin still open after the first answer";
+    EXPECT_EQ(agent.read_line(quiet_wait), std::nullopt);
+    EXPECT_EQ(agent.wait_exit(quiet_wait), std::nullopt) << "the deaf agent exited";
 }
 
 TEST(MockAgent, BadKnobExitsTwo) {

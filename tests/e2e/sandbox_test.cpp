@@ -431,6 +431,39 @@ TEST_F(SandboxLifecycle, CreatedOnFirstTurnReusedPausedThenDestroyedAfterTheHotI
     EXPECT_NE(ready_after[2].at("sandbox_id"), ready[0].at("sandbox_id"));
 }
 
+TEST_F(SandboxLifecycle, ATurnWhoseKeptSandboxNoLongerTakesInputStartsOverOnceInANewSandboxAndCompletes) {
+    // deaf: every sandbox answers its first request, then stops taking stdin while it lives on.
+    ServerProcess server(db_.url(), {{"CENTAUR_MOCK_MODE", "deaf"}, {"CENTAUR_MOCK_DELAY_MS", "1"}});
+    const std::string thread = "cli:" + std::string(32, 'd');
+    const auto first = execute(server, thread, "t1", R"(,"idle_timeout_ms":60000)");
+    wait_for_events(db_.url(), thread, "session.execution_completed");
+    const auto second = execute(server, thread, "t2", R"(,"idle_timeout_ms":60000)");
+    const auto events = wait_for_events(db_.url(), thread, "session.execution_completed", 2);
+
+    ASSERT_EQ(of_type(events, "session.execution_completed").size(), 2U) << server.logs();
+    EXPECT_TRUE(of_type(events, "session.execution_failed").empty()) << server.logs();
+    const auto ready = of_type(events, "session.sandbox_ready");
+    ASSERT_EQ(ready.size(), 3U) << server.logs();
+    EXPECT_EQ(ready[0].at("execution_id").as_string(), first);
+    EXPECT_EQ(ready[1].at("sandbox_ready_source").as_string(), "reused");
+    EXPECT_EQ(ready[1].at("sandbox_id"), ready[0].at("sandbox_id"));
+    EXPECT_EQ(ready[2].at("execution_id").as_string(), second);
+    EXPECT_EQ(ready[2].at("sandbox_ready_source").as_string(), "cold_create");
+    EXPECT_NE(ready[2].at("sandbox_id"), ready[0].at("sandbox_id"));
+    const auto stopped = of_type(events, "session.sandbox_stopped");
+    ASSERT_EQ(stopped.size(), 1U) << server.logs();
+    EXPECT_EQ(stopped[0].at("reason").as_string(), "lost");
+    EXPECT_EQ(stopped[0].at("execution_id").as_string(), second);
+    EXPECT_EQ(stopped[0].at("sandbox_id"), ready[0].at("sandbox_id"));
+
+    // The new sandbox is deaf after its answer too, and the third turn is its second chance: the chance is per
+    // execution, not spent for the thread.
+    execute(server, thread, "t3", R"(,"idle_timeout_ms":60000)");
+    const auto later = wait_for_events(db_.url(), thread, "session.execution_completed", 3);
+    EXPECT_EQ(of_type(later, "session.execution_completed").size(), 3U) << server.logs();
+    EXPECT_TRUE(of_type(later, "session.execution_failed").empty()) << server.logs();
+}
+
 TEST_F(SandboxLifecycle, AWarmPoolSandboxServesTheFirstTurn) {
     ServerProcess server(db_.url(), {{"SESSION_SANDBOX_WARM_POOL_SIZE", "1"}, {"CENTAUR_MOCK_DELAY_MS", "1"}});
     const auto deadline = std::chrono::steady_clock::now() + event_timeout;
