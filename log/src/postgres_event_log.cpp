@@ -18,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <ranges>
+#include <set>
 #include <thread>
 
 namespace centaur::log {
@@ -28,11 +29,42 @@ namespace {
 
 constexpr auto append_statement = "centaur_log_append";
 constexpr auto read_statement = "centaur_log_read";
+constexpr auto read_counting_statement = "centaur_log_read_counting";
 constexpr auto notify_channel = "centaur_log";
 constexpr auto reconnect_pause = 200ms;
 constexpr auto notification_slice = 100ms;
 constexpr auto rebalance_interval = 250ms;  // how often a group member re-checks its share
 constexpr auto store_interval = 100ms;      // stored offsets are written at most this often (and before a revoke)
+// A group reader behind the head counts its lag at most every `lag_count_interval`, and no sooner than
+// `lag_count_spacing` times the duration of its last counting read (a deep backlog costs ~0.2 us a record to
+// count: counting takes at most ~5% of the reader's time).
+constexpr auto lag_count_interval = 1s;
+constexpr int lag_count_spacing = 20;
+
+/// The read of `read_statement` ($1 after, $2 limit, $3 owned partitions) plus, after its records, one row per
+/// owned partition (position null) with the records of that partition after the reader's position once this
+/// batch is consumed ($4: the cursors of $3, in the same order). One statement, so no extra round trip; the counts
+/// are index-only scans of centaur_log_partition_idx (partition, position) over just the unread records.
+constexpr auto read_counting_sql =
+    "with batch as (select position, partition, envelope from centaur_log where position > $1 "
+    "and partition = any($3::int[]) order by position limit $2), "
+    "scanned as (select coalesce(max(b.position), $1::bigint) as upto from batch b) "
+    "select u.position, u.partition, u.envelope, u.behind from ("
+    "select b.position, b.partition, b.envelope, null::bigint as behind from batch b "
+    "union all "
+    "select null::bigint, o.p, null::text, (select count(*) from centaur_log l where l.partition = o.p "
+    "and l.position > greatest(o.c, s.upto)) "
+    "from unnest($3::int[], $4::bigint[]) as o(p, c), scanned s) u "
+    "order by u.behind is not null, u.position";
+
+/// Consumer lag of this process's group readers, shared by the log and its readers (a reader may outlive the log).
+/// Threading: each reader writes only the entries of the partitions it owns, from the thread that polls it;
+/// PostgresEventLog::consumer_lag reads from any thread (the /metrics refresh). The mutex guards copies of numbers,
+/// never I/O.
+struct LagBoard {
+    std::mutex mutex;
+    std::map<std::pair<std::string, std::int32_t>, std::int64_t> lag;  ///< (group, partition) -> records behind
+};
 
 struct PendingAppend {
     EventEnvelope event;
@@ -53,14 +85,24 @@ void prepare_append(pqxx::connection& conn) {
 /// Stored offsets are kept in memory and written in one statement at most every `store_interval` (from `poll`),
 /// before a partition is given up, and when the reader is destroyed; a connection loss forgets them (at least
 /// once, as with Kafka's background commits).
+///
+/// Lag (group members only): after each read the reader puts on `lag_board` the records of every owned partition
+/// after its cursor. A read shorter than its limit reached the head: 0 everywhere. A full read subtracts what it
+/// returned; the exact counts come with the read itself (`read_counting_sql`) when a partition's lag is unknown
+/// (just assigned or sought) and at most every `lag_count_interval` (longer after a slow count) while the reader
+/// stays behind. Nothing is counted once caught up, and no poll makes an extra round trip for it.
 class PostgresLogReader final : public LogReader {
 public:
-    PostgresLogReader(std::string url, std::int32_t partitions, ReaderOptions options)
+    PostgresLogReader(std::string url, std::int32_t partitions, ReaderOptions options,
+                      std::shared_ptr<LagBoard> lag_board)
         : url_(std::move(url)), partitions_(partitions), options_(std::move(options)),
           cursors_(static_cast<std::size_t>(partitions), 0), caught_up_(static_cast<std::size_t>(partitions), false),
-          group_key_(static_cast<std::int32_t>(static_cast<std::uint32_t>(kafka_murmur2(options_.group)) & 0x7fffffffU)) {}
+          group_key_(
+              static_cast<std::int32_t>(static_cast<std::uint32_t>(kafka_murmur2(options_.group)) & 0x7fffffffU)),
+          lag_board_(std::move(lag_board)), lag_(static_cast<std::size_t>(partitions), -1) {}
 
     ~PostgresLogReader() override {
+        forget_lag(PartitionList(published_.begin(), published_.end()));
         try {
             flush_stores();
         } catch (const std::exception& e) {
@@ -98,6 +140,7 @@ public:
             if (!options_.group.empty() && !owned_.empty()) {
                 const PartitionList lost = owned_;
                 owned_.clear();
+                forget_lag(lost);
                 if (options_.on_revoked) options_.on_revoked(lost);
             }
             std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(max_wait, reconnect_pause));
@@ -110,6 +153,7 @@ public:
         if (std::find(owned_.begin(), owned_.end(), partition) == owned_.end() && !options_.group.empty()) return;
         cursors_[static_cast<std::size_t>(partition)] = after.value;
         caught_up_[static_cast<std::size_t>(partition)] = false;
+        lag_[static_cast<std::size_t>(partition)] = -1;
         std::erase(pending_caught_up_, partition);
     }
 
@@ -137,6 +181,7 @@ private:
                        "and partition = any($3::int[]) order by position limit $2");
         receiver_ = std::make_unique<Receiver>(*conn_);
         if (!options_.group.empty()) {
+            conn_->prepare(read_counting_statement, read_counting_sql);
             pqxx::nontransaction tx(*conn_);
             tx.exec_params("select pg_advisory_lock_shared($1, 0)", group_key_);
         }
@@ -192,6 +237,7 @@ private:
             if (p % n != index) revoked.push_back(p);
         if (!revoked.empty()) {
             if (options_.on_revoked) options_.on_revoked(revoked);
+            forget_lag(revoked);  // before the unlock: the next owner's entries are never erased by this member
             flush_stores(tx);  // the next owner resumes after what this member stored
             for (auto p : revoked) {
                 tx.exec_params("select pg_advisory_unlock($1, $2)", group_key_, p + 1);
@@ -207,6 +253,7 @@ private:
                 options_.group, p);
             cursors_[static_cast<std::size_t>(p)] = stored.empty() ? 0 : stored[0][0].as<std::int64_t>();
             caught_up_[static_cast<std::size_t>(p)] = false;
+            lag_[static_cast<std::size_t>(p)] = -1;
             owned_.push_back(p);
             assigned.push_back(p);
         }
@@ -218,13 +265,27 @@ private:
         std::int64_t from = std::numeric_limits<std::int64_t>::max();
         for (auto p : owned_) from = std::min(from, cursors_[static_cast<std::size_t>(p)]);
         const std::string owned = pg::int_array_literal(owned_);
+        const bool count_lag = lag_count_due();
+        const auto started = std::chrono::steady_clock::now();
         pqxx::read_transaction tx(*conn_);
-        const auto rows = tx.exec_prepared(read_statement, from, static_cast<long long>(max_records), owned);
+        const auto rows =
+            count_lag ? tx.exec_prepared(read_counting_statement, from, static_cast<long long>(max_records), owned,
+                                         pg::int_array_literal(owned_ | std::views::transform([this](std::int32_t p) {
+                                                                   return cursors_[static_cast<std::size_t>(p)];
+                                                               })))
+                      : tx.exec_prepared(read_statement, from, static_cast<long long>(max_records), owned);
         tx.commit();
         std::vector<LogRecord> out;
         out.reserve(rows.size());
         std::int64_t scanned = from;
+        std::size_t record_rows = 0;
+        std::vector<std::pair<std::int32_t, std::int64_t>> counted;  // (partition, records after its cursor)
         for (const auto& row : rows) {
+            if (row[0].is_null()) {  // a count row of read_counting_sql, after every record row
+                counted.emplace_back(row[1].as<std::int32_t>(), row[3].as<std::int64_t>());
+                continue;
+            }
+            ++record_rows;
             const auto position = row[0].as<std::int64_t>();
             const auto partition = row[1].as<std::int32_t>();
             scanned = position;
@@ -236,6 +297,7 @@ private:
             auto& cursor = cursors_[static_cast<std::size_t>(partition)];
             if (position <= cursor) continue;
             cursor = position;
+            if (auto& lag = lag_[static_cast<std::size_t>(partition)]; lag > 0) --lag;
             std::string why;
             auto envelope = decode_envelope(row[2].c_str(), &why);
             if (!envelope) {
@@ -252,7 +314,8 @@ private:
             auto& c = cursors_[static_cast<std::size_t>(p)];
             c = std::max(c, scanned);
         }
-        if (rows.size() < max_records && options_.on_caught_up) {
+        update_lag(record_rows >= max_records, counted, std::chrono::steady_clock::now() - started);
+        if (record_rows < max_records && options_.on_caught_up) {
             for (auto p : owned_) {
                 if (caught_up_[static_cast<std::size_t>(p)]) continue;
                 caught_up_[static_cast<std::size_t>(p)] = true;
@@ -261,6 +324,52 @@ private:
         }
         if (out.empty()) flush_caught_up();
         return out;
+    }
+
+    /// Group members: the next read counts the lag when a partition's lag is unknown, or when the last read was
+    /// full and the last count is `lag_count_interval` old.
+    bool lag_count_due() const {
+        if (options_.group.empty() || !lag_board_) return false;
+        for (auto p : owned_)
+            if (lag_[static_cast<std::size_t>(p)] < 0) return true;
+        return behind_ && std::chrono::steady_clock::now() >= next_lag_count_;
+    }
+
+    /// After a read of `owned_`: a short read reached the head of every owned partition; `counted` (from a
+    /// counting read) replaces the running values. Then publishes the known values.
+    void update_lag(bool full, const std::vector<std::pair<std::int32_t, std::int64_t>>& counted,
+                    std::chrono::steady_clock::duration read_took) {
+        if (options_.group.empty() || !lag_board_) return;
+        behind_ = full;
+        if (!full) {
+            for (auto p : owned_) lag_[static_cast<std::size_t>(p)] = 0;
+        } else {
+            for (const auto& [p, records] : counted)
+                if (p >= 0 && p < partitions_) lag_[static_cast<std::size_t>(p)] = records;
+        }
+        if (!counted.empty())
+            next_lag_count_ = std::chrono::steady_clock::now() +
+                              std::max<std::chrono::steady_clock::duration>(lag_count_interval,
+                                                                            lag_count_spacing * read_took);
+        std::lock_guard lock(lag_board_->mutex);
+        for (auto p : owned_) {
+            const auto lag = lag_[static_cast<std::size_t>(p)];
+            if (lag < 0) continue;
+            lag_board_->lag[{options_.group, p}] = lag;
+            published_.insert(p);
+        }
+    }
+
+    /// Takes `gone` off the board (partitions given up, lost with the connection, or the reader closing). After a
+    /// lost connection another member may already have published a partition: its next read puts it back.
+    void forget_lag(const PartitionList& gone) {
+        for (auto p : gone) lag_[static_cast<std::size_t>(p)] = -1;
+        if (options_.group.empty() || !lag_board_) return;
+        std::lock_guard lock(lag_board_->mutex);
+        for (auto p : gone) {
+            if (published_.erase(p) == 0) continue;
+            lag_board_->lag.erase({options_.group, p});
+        }
     }
 
     /// Reports caught-up partitions after the records returned with them were handed out.
@@ -287,6 +396,11 @@ private:
     std::unique_ptr<Receiver> receiver_;
     std::atomic<bool> woken_{false};
     std::uint64_t undecodable_ = 0;
+    std::shared_ptr<LagBoard> lag_board_;
+    std::vector<std::int64_t> lag_;  // per partition: records after the cursor as of the last read; -1 = unknown
+    std::set<std::int32_t> published_;  // partitions of this reader on the board
+    bool behind_ = false;               // the last read was full
+    std::chrono::steady_clock::time_point next_lag_count_{};
 };
 
 }  // namespace
@@ -300,6 +414,7 @@ struct PostgresEventLog::Impl {
     bool stopping = false;
     std::thread appender;
     std::unique_ptr<pqxx::connection> conn;
+    std::shared_ptr<LagBoard> lag_board = std::make_shared<LagBoard>();
 
     void run() {
         for (;;) {
@@ -423,7 +538,17 @@ void PostgresEventLog::async_append(EventEnvelope event, AppendHandler done) {
 std::int32_t PostgresEventLog::partitions() const { return impl_->options.partitions; }
 
 std::unique_ptr<LogReader> PostgresEventLog::open_reader(ReaderOptions options) {
-    return std::make_unique<PostgresLogReader>(impl_->options.url, impl_->options.partitions, std::move(options));
+    return std::make_unique<PostgresLogReader>(impl_->options.url, impl_->options.partitions, std::move(options),
+                                               impl_->lag_board);
+}
+
+std::vector<ConsumerLag> PostgresEventLog::consumer_lag() const {
+    std::lock_guard lock(impl_->lag_board->mutex);
+    std::vector<ConsumerLag> out;
+    out.reserve(impl_->lag_board->lag.size());
+    for (const auto& [key, records] : impl_->lag_board->lag)
+        out.push_back(ConsumerLag{key.first, key.second, records});
+    return out;
 }
 
 }  // namespace centaur::log
