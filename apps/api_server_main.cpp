@@ -534,12 +534,14 @@ int main(int argc, char** argv) {
         spdlog::warn("SLACK_BOT_TOKEN is not set: Slack events are ingested but no reply is posted");
     }
     // Gauges sampled at scrape time, on the io_context thread (the sandbox backend lives there).
+    const auto* embedded_log = dynamic_cast<const log::PostgresEventLog*>(&selected_log.get());
     auto refresh_metrics = [&] {
         log_probe.refresh_dead_letters();
         if (const auto* kafka = selected_log.kafka_log()) {
             log_probe.update_from_kafka_statistics(kafka->last_statistics());
             log_probe.update_consumer_lag(kafka->consumer_lag());
         }
+        if (embedded_log) log_probe.update_consumer_lag(embedded_log->consumer_lag());  // no I/O: readers' last reads
         pool_probe.update("queries", pool.stats());
         if (roles.projector) projector_probe.refresh(now_micros());
         const auto warm = static_cast<double>(local_sandboxes ? local_sandboxes->warm_sandboxes() : 0);
