@@ -74,13 +74,15 @@ public:
     }
     double sum(const std::string& name, const Labels& match = {}) const {
         double total = 0;
-        for (const auto& s : samples_) {
-            if (s.name != name) continue;
-            bool all = true;
-            for (const auto& [k, v] : match) all &= s.labels.count(k) && s.labels.at(k) == v;
-            if (all) total += s.value;
-        }
+        for (const auto& s : samples_)
+            if (matches(s, name, match)) total += s.value;
         return total;
+    }
+    /// Number of series of `name` whose labels include `match`.
+    std::size_t series(const std::string& name, const Labels& match = {}) const {
+        std::size_t n = 0;
+        for (const auto& s : samples_) n += matches(s, name, match) ? 1 : 0;
+        return n;
     }
     /// Distinct values of `label` among the series of `name`.
     std::set<std::string> values(const std::string& name, const std::string& label) const {
@@ -91,6 +93,13 @@ public:
     }
 
 private:
+    static bool matches(const Sample& s, const std::string& name, const Labels& match) {
+        if (s.name != name) return false;
+        for (const auto& [k, v] : match)
+            if (!s.labels.count(k) || s.labels.at(k) != v) return false;
+        return true;
+    }
+
     std::vector<Sample> samples_;
 };
 
@@ -286,6 +295,105 @@ TEST_F(Metrics, KafkaLogExportsConsumerLagPerPartitionAndBrokerStatistics) {
     EXPECT_EQ(after.sum("centaur_projector_events_projected_total"), after.sum("centaur_log_events_appended_total"));
     EXPECT_EQ(after.values("centaur_kafka_broker_rtt_seconds", "stat"), (std::set<std::string>{"avg", "p99"}));
     EXPECT_EQ(after.sum("centaur_log_dead_lettered_records_total"), 0);
+}
+
+TEST_F(Metrics, EmbeddedLogExportsConsumerLagPerPartition) {
+    ServerProcess server(db_.url());  // no CENTAUR_KAFKA_BROKERS: the embedded log
+    const std::string key = "api-integration-test:embedded-lag";
+    const std::string thread = server.url() + "/api/session/" + key;
+    ASSERT_EQ(http_request("POST", thread, R"({"harness_type":"codex"})").status, 200);
+    ASSERT_EQ(http_request("POST", thread + "/execute", R"({"input_lines":["{\"type\":\"user\"}"]})").status, 200);
+
+    // Settled: the turn projected, both consumer groups caught up on every partition of the log.
+    const auto deadline = std::chrono::steady_clock::now() + settle_timeout;
+    for (;;) {
+        const auto types = projected_types(db_.url(), key);
+        const Scrape now(server);
+        const bool settled =
+            types.count("session.execution_completed") &&
+            now.sum("centaur_log_events_appended_total") == total(types) &&
+            now.series("centaur_log_consumer_lag_records", {{"group", "centaur-projector"}}) == 8 &&
+            now.series("centaur_log_consumer_lag_records", {{"group", "centaur-processor"}}) == 8 &&
+            now.series("centaur_log_consumer_lag_records") == 16 && now.sum("centaur_log_consumer_lag_records") == 0;
+        if (settled) break;
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+            << "no settled consumer lag\n" << http_request("GET", server.url() + "/metrics").body << server.logs();
+        std::this_thread::sleep_for(poll_pause);
+    }
+    const Scrape after(server);
+    EXPECT_EQ(after.sum("centaur_projector_events_projected_total"), after.sum("centaur_log_events_appended_total"));
+    EXPECT_EQ(after.sum("centaur_log_dead_lettered_records_total"), 0);
+}
+
+TEST_F(Metrics, EmbeddedLogConsumerLagCountsWhatAStalledProjectorHasNotRead) {
+    // More messages than the projector reads in one batch (ProjectorOptions::max_batch, 1000): its first read
+    // after the restart is full, so it counts what is left behind it before it stalls on its insert.
+    constexpr int messages = 1500;
+    const std::string key = "api-integration-test:stalled-projector";
+    ServerProcess server(db_.url());  // every role: the session is projected
+    ASSERT_EQ(http_request("POST", server.url() + "/api/session/" + key, R"({"harness_type":"codex"})").status, 200);
+    server.stop();
+    {
+        // The messages reach the log while no projector runs: a server with the writing roles only, which answers
+        // once its read-your-writes wait (100 ms) is over.
+        ServerProcess writer(db_.url(), {{"CENTAUR_ROLES", "ingest,api"}, {"CENTAUR_PROJECTION_WAIT_MS", "100"}});
+        std::string body = R"({"messages":[)";
+        for (int i = 0; i < messages; ++i)
+            body += std::string(i ? "," : "") + R"({"role":"user","parts":[{"type":"text","text":"m)" +
+                    std::to_string(i) + R"("}]})";
+        body += "]}";
+        const auto r = http_request("POST", writer.url() + "/api/session/" + key + "/messages", body);
+        ASSERT_EQ(r.status, 200) << r.body << writer.logs();
+    }
+    pqxx::connection lock_conn(db_.url());
+    const auto partition = [&] {
+        pqxx::work tx(lock_conn);
+        const auto n = tx.exec_params("select count(*) from centaur_log where thread_key = $1", key)[0][0].as<int>();
+        EXPECT_EQ(n, messages + 1);
+        return tx.exec_params("select partition from centaur_log where thread_key = $1 limit 1", key)[0][0]
+            .as<std::string>();
+    }();
+
+    // The projector stalls on its first insert: the test holds a lock that blocks writes to session_events.
+    auto stall = std::make_unique<pqxx::work>(lock_conn);
+    stall->exec("lock table session_events in exclusive mode");
+    server.restart();
+    const Labels projector_p{{"group", "centaur-projector"}, {"partition", partition}};
+    auto deadline = std::chrono::steady_clock::now() + settle_timeout;
+    for (;;) {
+        const Scrape now(server);
+        const bool stalled = now.series("centaur_log_consumer_lag_records", {{"group", "centaur-projector"}}) == 8 &&
+                             now.sum("centaur_log_consumer_lag_records", projector_p) > 0 &&
+                             now.series("centaur_log_consumer_lag_records", {{"group", "centaur-processor"}}) == 8 &&
+                             now.sum("centaur_log_consumer_lag_records", {{"group", "centaur-processor"}}) == 0;
+        if (stalled) break;
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+            << "no lag of the stalled projector\n" << http_request("GET", server.url() + "/metrics").body
+            << server.logs();
+        std::this_thread::sleep_for(poll_pause);
+    }
+    const Scrape stalled(server);
+    const double behind = stalled.sum("centaur_log_consumer_lag_records", projector_p);
+    EXPECT_LT(behind, messages) << "it read a batch before it stalled";
+    EXPECT_EQ(stalled.sum("centaur_log_consumer_lag_records", {{"group", "centaur-projector"}}), behind)
+        << "only the thread's partition is behind";
+    EXPECT_EQ(total(projected_types(db_.url(), key)), 1) << "nothing projected while the insert waits";
+
+    // Released: the projector catches up and its lag goes to 0 on every partition.
+    stall->abort();
+    stall.reset();
+    deadline = std::chrono::steady_clock::now() + settle_timeout;
+    for (;;) {
+        const Scrape now(server);
+        const bool caught_up = total(projected_types(db_.url(), key)) == messages + 1 &&
+                               now.series("centaur_log_consumer_lag_records") == 16 &&
+                               now.sum("centaur_log_consumer_lag_records") == 0;
+        if (caught_up) break;
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+            << "the projector did not catch up\n" << http_request("GET", server.url() + "/metrics").body
+            << server.logs();
+        std::this_thread::sleep_for(poll_pause);
+    }
 }
 
 /// promtool from PATH, or empty.
