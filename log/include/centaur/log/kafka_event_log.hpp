@@ -2,6 +2,7 @@
 // The Kafka event log (librdkafka): one topic, key = thread key, one JSON envelope per record.
 
 #include <centaur/core/event_log.hpp>
+#include <centaur/log/consumer_lag.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -31,13 +32,6 @@ struct KafkaLogStats {
     std::uint64_t possibly_persisted = 0;  ///< POSSIBLY_PERSISTED delivery reports (produced again, or failed at the deadline)
     std::uint64_t producer_recreated = 0;  ///< fatal producer errors survived
     std::uint64_t queue_full = 0;          ///< produce calls that met a full local queue (back-pressure)
-};
-
-/// Records of one partition a consumer-group member of this process has not read yet.
-struct ConsumerLag {
-    std::string group;
-    std::int32_t partition = 0;
-    std::int64_t records = 0;  ///< the partition's high watermark (as of the member's last fetch) minus its position
 };
 
 /// Producer: idempotent (acks=all, enable.idempotence), partition = Kafka murmur2 of the thread key (the same

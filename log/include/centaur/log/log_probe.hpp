@@ -9,7 +9,7 @@
 #include <prometheus/registry.h>
 
 #include <centaur/core/label_cache.hpp>
-#include <centaur/log/kafka_event_log.hpp>
+#include <centaur/log/consumer_lag.hpp>
 #include <centaur/schemas/envelope.hpp>
 
 #include <cstdint>
@@ -53,7 +53,8 @@ public:
     /// Sets the Kafka gauges from one librdkafka statistics JSON (`KafkaEventLog::last_statistics()`); an empty
     /// or malformed text changes nothing. Broker names (host:port/id) are bounded by the cluster's size.
     void update_from_kafka_statistics(std::string_view json);
-    /// Sets consumer_lag to `lag` (KafkaEventLog::consumer_lag()); series of partitions no longer listed go away.
+    /// Sets consumer_lag to `lag` (KafkaEventLog::consumer_lag() or PostgresEventLog::consumer_lag()); series of
+    /// partitions no longer listed go away.
     void update_consumer_lag(const std::vector<ConsumerLag>& lag);
 
 private:

@@ -2,7 +2,7 @@
 // The embedded event log: a Postgres table (`centaur_log`) used when no Kafka broker is configured.
 
 #include <centaur/core/event_log.hpp>
-#include <centaur/log/kafka_event_log.hpp>  // ConsumerLag, shared by both logs (no librdkafka in it)
+#include <centaur/log/consumer_lag.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 
