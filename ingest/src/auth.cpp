@@ -98,8 +98,10 @@ AuthProbe::AuthProbe(prometheus::Registry& registry)
                                 .Register(registry)) {}
 
 void AuthProbe::count(std::string_view caller_class, std::string_view outcome) {
-    authentications_total.Add({{"caller_class", std::string(caller_class)}, {"outcome", std::string(outcome)}})
-        .Increment();
+    auto make = [&] {
+        return &authentications_total.Add({{"caller_class", std::string(caller_class)}, {"outcome", std::string(outcome)}});
+    };
+    children_.get({caller_class, outcome}, make)->Increment();
 }
 
 std::string sign_hs256_jwt(std::string_view header_json, std::string_view claims_json, std::string_view secret) {

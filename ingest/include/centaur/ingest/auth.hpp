@@ -3,6 +3,7 @@
 // limited to session reads/writes on their thread-key prefixes; digests compared in constant time), then HS256
 // JWTs when a signing secret is configured (Console and Principal callers).
 
+#include <centaur/core/label_cache.hpp>
 #include <centaur/core/session_store.hpp>
 #include <centaur/http/types.hpp>
 
@@ -42,13 +43,17 @@ const std::vector<IngressKeySpec>& ingress_key_specs();
 
 /// `centaur_api_authentications_total{caller_class,outcome}`: one count per check of a protected route.
 /// caller_class: admin, ingress, console, principal, stream_token, open, unknown (no credential recognised);
-/// outcome: allowed, unauthenticated (401), forbidden (403). Thread-safe; outlives the authenticator using it.
+/// outcome: allowed, unauthenticated (401), forbidden (403). Thread-safe (each {caller_class, outcome} is resolved
+/// once into a LabelCache, lock-free after that); outlives the authenticator using it.
 class AuthProbe {
 public:
     explicit AuthProbe(prometheus::Registry& registry);
     void count(std::string_view caller_class, std::string_view outcome);
 
     prometheus::Family<prometheus::Counter>& authentications_total;
+
+private:
+    LabelCache<prometheus::Counter*, 2> children_;  ///< {caller_class, outcome}
 };
 
 /// HS256 JWT settings (upstream's CENTAUR_JWT_SIGNING_SECRET, CENTAUR_API_JWT_AUDIENCE, CENTAUR_API_JWT_ISSUER).
