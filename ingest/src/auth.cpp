@@ -99,7 +99,8 @@ AuthProbe::AuthProbe(prometheus::Registry& registry)
 
 void AuthProbe::count(std::string_view caller_class, std::string_view outcome) {
     auto make = [&] {
-        return &authentications_total.Add({{"caller_class", std::string(caller_class)}, {"outcome", std::string(outcome)}});
+        return &authentications_total.Add(
+            {{"caller_class", std::string(caller_class)}, {"outcome", std::string(outcome)}});
     };
     children_.get({caller_class, outcome}, make)->Increment();
 }

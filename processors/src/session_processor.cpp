@@ -661,14 +661,13 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
             });
     }
 
-    /// Stops the thread's sandbox. With a `reason`, the transition is an event: session.sandbox_stopped
-    /// {thread_key, sandbox_id, reason[, execution_id][, detail]}.
     /// The active execution runs on a sandbox kept from an earlier turn that took none of its lines and gave no
     /// output yet: when that sandbox is found gone for sure (a write refused with sandbox_gone, or stdout ended
     /// with no write in flight), the execution may start over in a new one. A write whose fate is unknown
     /// (sandbox_failed: cut after it was sent) fails the execution instead: it may have reached the agent.
     bool can_start_over(const std::shared_ptr<Thread>& t) const {
-        return t->second_chance && t->state.active && t->state.active->execution_id == t->second_chance->execution_id;
+        return t->second_chance && t->state.active &&
+               t->state.active->execution_id == t->second_chance->execution_id;
     }
 
     /// Drops the thread's lost sandbox (session.sandbox_stopped reason "lost") and brings the active execution up
@@ -686,6 +685,8 @@ struct SessionProcessor::Impl : std::enable_shared_from_this<Impl> {
         spawn(run_execution(t, std::move(plan), t->generation, std::move(lines)), "execution start over");
     }
 
+    /// Stops the thread's sandbox. With a `reason`, the transition is an event: session.sandbox_stopped
+    /// {thread_key, sandbox_id, reason[, execution_id][, detail]}.
     void drop_sandbox(const std::shared_ptr<Thread>& t, std::string_view reason = {},
                       std::optional<std::string> execution_id = std::nullopt, const std::string& detail = {}) {
         auto sandbox = take_sandbox(t, reason, std::move(execution_id), detail);

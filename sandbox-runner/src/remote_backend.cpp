@@ -619,8 +619,8 @@ awaitable<result<std::shared_ptr<Sandbox>>> RemoteSandboxBackend::create(Sandbox
                                                  std::move(request_body), options.create_timeout);
             --impl->in_flight[runner.url];
             if (!r) {
-                spdlog::warn("remote sandbox create for {}: runner {} failed: {}; trying the next one", spec.thread_key,
-                             runner.url, r.error().message());
+                spdlog::warn("remote sandbox create for {}: runner {} failed: {}; trying the next one",
+                             spec.thread_key, runner.url, r.error().message());
                 continue;
             }
             auto o = object_of(*r);
@@ -628,11 +628,14 @@ awaitable<result<std::shared_ptr<Sandbox>>> RemoteSandboxBackend::create(Sandbox
                 const bool prewarmed = o->if_contains("prewarmed") && o->at("prewarmed") == true;
                 const json::object* queued = o->if_contains("queued") ? o->at("queued").if_object() : nullptr;
                 if (queued && spec.on_queued)
-                    spec.on_queued(count_at(*queued, "position"), count_at(*queued, "limit"), count_at(*queued, "running"));
-                spdlog::info("remote sandbox {} for {} on {}", string_at(*o, "sandbox_id"), spec.thread_key, runner.url);
+                    spec.on_queued(count_at(*queued, "position"), count_at(*queued, "limit"),
+                                   count_at(*queued, "running"));
+                spdlog::info("remote sandbox {} for {} on {}", string_at(*o, "sandbox_id"), spec.thread_key,
+                             runner.url);
                 co_return impl->adopt(runner, string_at(*o, "sandbox_id"), SandboxStatus::running, prewarmed);
             }
-            spdlog::error("remote sandbox create for {} on {} failed: {}", spec.thread_key, runner.url, error_of(*r));
+            spdlog::error("remote sandbox create for {} on {} failed: {}", spec.thread_key, runner.url,
+                          error_of(*r));
             co_return errc::sandbox_failed;
         }
         if (!deadline) deadline = Clock::now() + options.placement_wait;
