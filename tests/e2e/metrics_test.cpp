@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -119,6 +120,32 @@ double total(const std::map<std::string, double>& by_type) {
     double n = 0;
     for (const auto& [type, count] : by_type) n += count;
     return n;
+}
+
+/// Starts one mock turn on `key`: the session, then its execution.
+void start_turn(ServerProcess& server, const std::string& key) {
+    const std::string thread = server.url() + "/api/session/" + key;
+    ASSERT_EQ(http_request("POST", thread, R"({"harness_type":"codex"})").status, 200);
+    ASSERT_EQ(http_request("POST", thread + "/execute", R"({"input_lines":["{\"type\":\"user\"}"]})").status, 200);
+}
+
+/// Scrapes until the turn on `key` is projected, /metrics counts every event of it as appended, and `settled`
+/// holds for the scrape; false at the bound (settle_timeout), with the exposition and the server's logs reported.
+bool wait_settled(ServerProcess& server, const std::string& database_url, const std::string& key,
+                  const std::function<bool(const Scrape&)>& settled) {
+    const auto deadline = std::chrono::steady_clock::now() + settle_timeout;
+    for (;;) {
+        const auto types = projected_types(database_url, key);
+        const Scrape now(server);
+        if (types.count("session.execution_completed") &&
+            now.sum("centaur_log_events_appended_total") == total(types) && settled(now))
+            return true;
+        if (std::chrono::steady_clock::now() >= deadline) {
+            ADD_FAILURE() << "not settled\n" << http_request("GET", server.url() + "/metrics").body << server.logs();
+            return false;
+        }
+        std::this_thread::sleep_for(poll_pause);
+    }
 }
 
 class Metrics : public ::testing::Test {
@@ -269,28 +296,15 @@ TEST_F(Metrics, KafkaLogExportsConsumerLagPerPartitionAndBrokerStatistics) {
                                      {"CENTAUR_KAFKA_TOPIC", topic},
                                      {"CENTAUR_KAFKA_CONFIG_STATISTICS_INTERVAL_MS", "500"}});
     const std::string key = "api-integration-test:kafka-metrics";
-    const std::string thread = server.url() + "/api/session/" + key;
-    ASSERT_EQ(http_request("POST", thread, R"({"harness_type":"codex"})").status, 200);
-    ASSERT_EQ(http_request("POST", thread + "/execute", R"({"input_lines":["{\"type\":\"user\"}"]})").status, 200);
-
-    // Settled: the turn projected, both consumer groups caught up on every partition, broker statistics in.
-    const auto deadline = std::chrono::steady_clock::now() + settle_timeout;
-    for (;;) {
-        const auto types = projected_types(db_.url(), key);
-        const Scrape now(server);
-        const bool settled =
-            types.count("session.execution_completed") &&
-            now.sum("centaur_log_events_appended_total") == total(types) &&
-            now.values("centaur_log_consumer_lag_records", "partition").size() == 8 &&
-            now.values("centaur_log_consumer_lag_records", "group") ==
-                std::set<std::string>{"centaur-processor", "centaur-projector"} &&
-            now.sum("centaur_log_consumer_lag_records") == 0 &&
-            !now.values("centaur_kafka_broker_rtt_seconds", "broker").empty();
-        if (settled) break;
-        ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-            << "no settled Kafka metrics\n" << http_request("GET", server.url() + "/metrics").body << server.logs();
-        std::this_thread::sleep_for(poll_pause);
-    }
+    start_turn(server, key);
+    // Settled: both consumer groups caught up on every partition, broker statistics in.
+    ASSERT_TRUE(wait_settled(server, db_.url(), key, [](const Scrape& now) {
+        return now.values("centaur_log_consumer_lag_records", "partition").size() == 8 &&
+               now.values("centaur_log_consumer_lag_records", "group") ==
+                   std::set<std::string>{"centaur-processor", "centaur-projector"} &&
+               now.sum("centaur_log_consumer_lag_records") == 0 &&
+               !now.values("centaur_kafka_broker_rtt_seconds", "broker").empty();
+    }));
     const Scrape after(server);
     EXPECT_EQ(after.sum("centaur_projector_events_projected_total"), after.sum("centaur_log_events_appended_total"));
     EXPECT_EQ(after.values("centaur_kafka_broker_rtt_seconds", "stat"), (std::set<std::string>{"avg", "p99"}));
@@ -300,26 +314,13 @@ TEST_F(Metrics, KafkaLogExportsConsumerLagPerPartitionAndBrokerStatistics) {
 TEST_F(Metrics, EmbeddedLogExportsConsumerLagPerPartition) {
     ServerProcess server(db_.url());  // no CENTAUR_KAFKA_BROKERS: the embedded log
     const std::string key = "api-integration-test:embedded-lag";
-    const std::string thread = server.url() + "/api/session/" + key;
-    ASSERT_EQ(http_request("POST", thread, R"({"harness_type":"codex"})").status, 200);
-    ASSERT_EQ(http_request("POST", thread + "/execute", R"({"input_lines":["{\"type\":\"user\"}"]})").status, 200);
-
-    // Settled: the turn projected, both consumer groups caught up on every partition of the log.
-    const auto deadline = std::chrono::steady_clock::now() + settle_timeout;
-    for (;;) {
-        const auto types = projected_types(db_.url(), key);
-        const Scrape now(server);
-        const bool settled =
-            types.count("session.execution_completed") &&
-            now.sum("centaur_log_events_appended_total") == total(types) &&
-            now.series("centaur_log_consumer_lag_records", {{"group", "centaur-projector"}}) == 8 &&
-            now.series("centaur_log_consumer_lag_records", {{"group", "centaur-processor"}}) == 8 &&
-            now.series("centaur_log_consumer_lag_records") == 16 && now.sum("centaur_log_consumer_lag_records") == 0;
-        if (settled) break;
-        ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-            << "no settled consumer lag\n" << http_request("GET", server.url() + "/metrics").body << server.logs();
-        std::this_thread::sleep_for(poll_pause);
-    }
+    start_turn(server, key);
+    // Settled: both consumer groups caught up on every partition of the log.
+    ASSERT_TRUE(wait_settled(server, db_.url(), key, [](const Scrape& now) {
+        return now.series("centaur_log_consumer_lag_records", {{"group", "centaur-projector"}}) == 8 &&
+               now.series("centaur_log_consumer_lag_records", {{"group", "centaur-processor"}}) == 8 &&
+               now.series("centaur_log_consumer_lag_records") == 16 && now.sum("centaur_log_consumer_lag_records") == 0;
+    }));
     const Scrape after(server);
     EXPECT_EQ(after.sum("centaur_projector_events_projected_total"), after.sum("centaur_log_events_appended_total"));
     EXPECT_EQ(after.sum("centaur_log_dead_lettered_records_total"), 0);
