@@ -141,13 +141,15 @@ public:
 
     bool connected() const { return connected_; }
 
-    /// Reads the response head, then until `max_bytes` of body were read, the peer closed, or nothing arrived
-    /// for `idle` (and at most until `deadline`). Returns false once the peer closed.
+    /// Reads the response head (waiting for it until `deadline`: a loaded server may be slow to answer), then
+    /// until `max_bytes` of body were read, the peer closed, or nothing arrived for `idle` (and at most until
+    /// `deadline`). Returns false once the peer closed.
     bool read(std::size_t max_bytes, std::chrono::milliseconds idle, Clock::time_point deadline) {
         std::size_t total = 0;
         while ((status_ == 0 || total < max_bytes) && !closed_) {
-            const auto left = std::min<long long>(idle.count(), std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                                    deadline - Clock::now()).count());
+            const auto to_deadline =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            const auto left = status_ == 0 ? to_deadline : std::min<long long>(idle.count(), to_deadline);
             if (left <= 0) break;
             pollfd p{fd_, POLLIN, 0};
             if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;

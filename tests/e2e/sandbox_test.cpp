@@ -814,16 +814,22 @@ TEST_F(SandboxCodex, PongTurnExecCommandAndInterruptStreamAsOutputLinesWithTheKe
     EXPECT_TRUE(command_output) << "the command's output never streamed as an output line";
 
     run_turn("hang", "hang until interrupted");
+    // Interrupt once the turn started and its model request is hanging at the model server (codex announces
+    // turn/started before it sends the request: interrupting at turn/started alone may beat the request).
+    const auto record_lines = [&] {
+        const auto text = test_support::read_file(record_.string());
+        return std::count(text.begin(), text.end(), '\n');
+    };
     const auto deadline = std::chrono::steady_clock::now() + event_timeout;
     bool turn_started = false;
     while (!turn_started && std::chrono::steady_clock::now() < deadline) {
         const auto lines = output_lines(db_.url(), thread);
         int started = 0;
         for (const auto& line : lines) started += line.find("\"method\":\"turn/started\"") != std::string::npos;
-        turn_started = started >= 3;
+        turn_started = started >= 3 && record_lines() >= 4;
         if (!turn_started) std::this_thread::sleep_for(50ms);
     }
-    ASSERT_TRUE(turn_started) << server.logs();
+    ASSERT_TRUE(turn_started) << "model requests recorded: " << record_lines() << "\n" << server.logs();
     EXPECT_EQ(test_support::http_request("POST", url + "/interrupt", "").status, 200);
     events = wait_for_events(db_.url(), thread, "session.execution_cancelled");
     EXPECT_EQ(of_type(events, "session.execution_cancelled").size(), 1U) << server.logs();
